@@ -1,0 +1,43 @@
+# Thin wrappers: every target is one command a person can also run by hand.
+# The virtualenv is created and the project installed on first use.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# pytest-xdist: one worker per core; loadscope keeps a module's (or class's) tests together.
+XDIST ?= -n auto --dist loadscope
+PYTEST_ARGS ?=
+
+.PHONY: help venv test test-fast lint lock clean
+
+help:
+	@echo "make test-fast   unit + fast layers (no Docker, no network)"
+	@echo "make test        every layer that exists"
+	@echo "make lint        ruff and mypy (strict on orchestrator/)"
+	@echo "make lock        refresh constraints.txt from the current virtualenv"
+	@echo "make clean       remove the virtualenv and caches"
+	@echo "variables: PYTHON=$(PYTHON) XDIST='$(XDIST)' PYTEST_ARGS='$(PYTEST_ARGS)'"
+
+$(STAMP): pyproject.toml constraints.txt ci/venv.sh
+	ci/venv.sh "$(PYTHON)" "$(VENV)"
+	touch $@
+
+venv: $(STAMP)
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not integration" $(XDIST) $(PYTEST_ARGS)
+
+test: test-fast
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable --all \
+		| grep -v -E '^(pip|setuptools|wheel)==' > constraints.txt
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache example/.data

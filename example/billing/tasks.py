@@ -1,0 +1,113 @@
+"""Celery tasks of the billing app.
+
+``send_invoice_email`` is the one that matters: it retries transient SMTP
+failures after a delay, is safe to run twice (a redelivered message does not
+send a second email), and announces the new status on the invoice's group.
+"""
+
+import smtplib
+from collections.abc import Iterable
+
+from asgiref.sync import async_to_sync
+from celery import chain, chord, shared_task
+from celery.result import AsyncResult
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import BatchSummary, EmailLog, Invoice, group_for_invoice
+from billing.pdf import render_text_pdf
+
+
+class InvalidInvoice(ValueError):
+    """The invoice cannot be sent as it is; retrying will not help."""
+
+
+def is_transient(error: Exception) -> bool:
+    """Whether an SMTP failure is worth another try later."""
+    if isinstance(error, smtplib.SMTPResponseException):
+        return 400 <= error.smtp_code < 500  # 4xx replies are temporary by definition
+    return isinstance(error, smtplib.SMTPServerDisconnected | ConnectionError | TimeoutError)
+
+
+def announce_status(invoice: Invoice) -> None:
+    """Tell everyone watching the invoice (the dashboard) about its current status."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    event = {"type": "invoice.status", **invoice.status_event()}
+    async_to_sync(layer.group_send)(group_for_invoice(invoice.id), event)
+
+
+@shared_task
+def validate_invoice(invoice_id: int) -> int:
+    invoice = Invoice.objects.get(pk=invoice_id)
+    if invoice.amount <= 0:
+        raise InvalidInvoice(f"invoice {invoice.number} has a non-positive amount")
+    if invoice.status == Invoice.Status.DRAFT:
+        invoice.status = Invoice.Status.READY
+        invoice.save(update_fields=["status"])
+        announce_status(invoice)
+    return invoice.id
+
+
+@shared_task
+def render_invoice_pdf(invoice_id: int) -> int:
+    invoice = Invoice.objects.get(pk=invoice_id)
+    invoice.pdf = render_text_pdf(
+        [f"Invoice {invoice.number}", f"To: {invoice.customer_email}", f"Amount: {invoice.amount}"]
+    )
+    invoice.save(update_fields=["pdf"])
+    return invoice.id
+
+
+@shared_task(bind=True, max_retries=settings.BILLING_EMAIL_MAX_RETRIES)
+def send_invoice_email(self, invoice_id: int) -> int:  # type: ignore[no-untyped-def]
+    invoice = Invoice.objects.get(pk=invoice_id)
+    if invoice.status == Invoice.Status.EMAILED:
+        return invoice.id
+    message = EmailMessage(
+        subject=f"Invoice {invoice.number}",
+        body=f"Please find invoice {invoice.number} for {invoice.amount} attached.",
+        to=[invoice.customer_email],
+    )
+    if invoice.pdf:
+        message.attach(f"{invoice.number}.pdf", bytes(invoice.pdf), "application/pdf")
+    try:
+        message.send()
+    except (smtplib.SMTPException, OSError) as error:
+        if not is_transient(error):
+            raise
+        raise self.retry(exc=error, countdown=settings.BILLING_EMAIL_RETRY_DELAY) from error
+    with transaction.atomic():
+        invoice.status = Invoice.Status.EMAILED
+        invoice.emailed_at = timezone.now()
+        invoice.save(update_fields=["status", "emailed_at"])
+        EmailLog.objects.create(
+            invoice=invoice,
+            recipient=invoice.customer_email,
+            subject=message.subject,
+            attempts=self.request.retries + 1,
+        )
+    announce_status(invoice)
+    return invoice.id
+
+
+@shared_task
+def record_batch_summary(sent_ids: list[int]) -> int:
+    summary = BatchSummary.objects.create(invoice_ids=sorted(sent_ids), sent_count=len(sent_ids))
+    return summary.id
+
+
+def process_invoice(invoice_id: int) -> AsyncResult:
+    """Validate, render and email one invoice, each step a task fed by the previous one."""
+    workflow = chain(validate_invoice.s(invoice_id), render_invoice_pdf.s(), send_invoice_email.s())
+    return workflow.apply_async()
+
+
+def email_invoices(invoice_ids: Iterable[int]) -> AsyncResult:
+    """Email several invoices in parallel, then record one summary of what was sent."""
+    header = [send_invoice_email.s(invoice_id) for invoice_id in invoice_ids]
+    return chord(header)(record_batch_summary.s())
