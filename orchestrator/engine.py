@@ -1,0 +1,57 @@
+"""The Docker engine: connecting to it, and the names the orchestrator labels things with.
+
+testcontainers is the container library; its Ryuk reaper image cannot be pulled
+on machines without a registry, so it is disabled here and the orchestrator
+removes what it creates itself.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+from docker.errors import DockerException
+from testcontainers.core.config import testcontainers_config
+
+import docker
+from orchestrator.errors import EngineUnavailable
+
+testcontainers_config.ryuk_disabled = True
+
+LABEL_PREFIX = "io.stackyard"
+LABEL_MANAGED = f"{LABEL_PREFIX}.managed"
+LABEL_STACK = f"{LABEL_PREFIX}.stack"
+LABEL_SERVICE = f"{LABEL_PREFIX}.service"
+LABEL_OWNER = f"{LABEL_PREFIX}.owner"
+LABEL_INPUTS = f"{LABEL_PREFIX}.inputs"
+
+ENGINE_HINT = (
+    "start a Docker engine (in this repository: `ci/engine.sh`, which installs and starts one "
+    "when run as root on Debian/Ubuntu) or point DOCKER_HOST at one"
+)
+
+
+def connect(timeout: float = 120) -> docker.DockerClient:
+    """A client of the engine DOCKER_HOST (or the default socket) names, checked with a ping."""
+    try:
+        client = docker.from_env(timeout=int(timeout))
+        client.ping()
+    except DockerException as error:
+        raise EngineUnavailable(f"no Docker engine answers ({error}); {ENGINE_HINT}") from None
+    return client
+
+
+def published_host() -> str:
+    """The address at which published ports are reached from this process.
+
+    Ports are published on 127.0.0.1 only. For a local engine that is where the
+    test process finds them, whatever testcontainers infers from ``/.dockerenv``;
+    for a remote engine (``DOCKER_HOST=tcp://...``) it is that engine's host.
+    """
+    override = os.environ.get("TESTCONTAINERS_HOST_OVERRIDE")
+    if override:
+        return override
+    docker_host = os.environ.get("DOCKER_HOST", "")
+    if docker_host.startswith(("tcp://", "ssh://")):
+        return urlsplit(docker_host).hostname or "127.0.0.1"
+    return "127.0.0.1"

@@ -1,0 +1,1 @@
+"""One module per service: its image's interface, readiness probe, endpoints and reset."""

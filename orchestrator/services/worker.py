@@ -1,0 +1,84 @@
+"""The project's Celery worker, in a container, on the stack's brokers.
+
+The image (docker/worker) holds only dependencies; the project's source is
+mounted read-only at /app, so code edits need no rebuild. The worker reaches the
+brokers by their network aliases and the test database through a mount of its
+directory at the same path as on the host.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.probes import CeleryPing, Locate
+from orchestrator.services import rabbitmq
+from orchestrator.spec import Mount, ServiceSpec
+
+NAME = "worker"
+SOURCE_MOUNT = "/app"
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What the worker runs and which endpoints it uses (URLs as seen inside the network)."""
+
+    source: Path
+    app: str
+    django_settings: str
+    queues: Sequence[str]
+    concurrency: int
+    endpoints: Mapping[str, str]
+    database_path: Path | None = None
+    node_name: str = "worker@stackyard"
+
+
+def worker_spec(
+    image: str,
+    settings: WorkerSettings,
+    broker_credentials: tuple[str, str, str],
+    startup_timeout: float,
+    name: str = NAME,
+) -> ServiceSpec:
+    user, password, vhost = broker_credentials
+
+    def broker_url(locate: Locate) -> str:
+        return rabbitmq.amqp_url(*locate(rabbitmq.NAME, rabbitmq.PORT), user, password, vhost)
+
+    mounts = [Mount(str(settings.source), SOURCE_MOUNT, "ro")]
+    env = {
+        "CELERY_APP": settings.app,
+        "DJANGO_SETTINGS_MODULE": settings.django_settings,
+        "HOME": "/tmp",
+        **settings.endpoints,
+    }
+    if settings.database_path is not None:
+        directory = str(settings.database_path.parent)
+        mounts.append(Mount(directory, directory, "rw"))
+        env["ORCHESTRATOR_DATABASE_PATH"] = str(settings.database_path)
+    command = (
+        "--loglevel=INFO",
+        f"--queues={','.join(settings.queues)}",
+        f"--hostname={settings.node_name}",
+        "--pool=threads",
+        f"--concurrency={settings.concurrency}",
+        # A test stack has one worker: skip the start-up chatter between workers.
+        "--without-mingle",
+        "--without-gossip",
+    )
+    return ServiceSpec(
+        name=name,
+        image=image,
+        command=command,
+        env=env,
+        depends_on=(rabbitmq.NAME, "redis"),
+        mounts=tuple(mounts),
+        # Files the worker writes (the SQLite journal) stay owned by the user running the tests.
+        options={"user": f"{os.getuid()}:{os.getgid()}"},
+        probe=CeleryPing(name, settings.node_name, broker_url),
+        startup_timeout=startup_timeout,
+        hint="check the worker's log for an import error in the project or its settings "
+        f"(app {settings.app!r}, settings {settings.django_settings!r})",
+    )

@@ -1,0 +1,220 @@
+"""A stack: the containers of several services on one Docker network, started together.
+
+Containers are created through testcontainers, labelled with the stack's id and
+owner, published on 127.0.0.1 only, and removed by :meth:`Stack.stop`, which is
+safe to call at any point, including after a failed start. The stack knows
+services only through their :class:`~orchestrator.spec.ServiceSpec`.
+
+Shape of the bookkeeping, for a stack with two services::
+
+    _containers = {"redis": DockerContainer(...), "rabbitmq": DockerContainer(...)}
+    _ready      = {"redis": Future[float], "rabbitmq": Future[float]}  # seconds to ready
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+
+from docker.errors import DockerException, NotFound
+from docker.models.containers import Container
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.network import Network
+
+import docker
+from orchestrator.engine import (
+    LABEL_MANAGED,
+    LABEL_OWNER,
+    LABEL_SERVICE,
+    LABEL_STACK,
+    published_host,
+)
+from orchestrator.errors import OrchestratorError, ServiceNotReady
+from orchestrator.spec import ServiceSpec
+from orchestrator.waiting import Cancelled, container_logs, wait_until_ready
+
+PUBLISH_ADDRESS = "127.0.0.1"
+STOP_WAIT = 30.0  # bound on waiting for start threads to notice a stop
+
+
+class DependencyFailed(Cancelled):
+    """A service was not probed because a service it depends on failed."""
+
+
+class Stack:
+    """Starts, locates and removes the containers of a set of services."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        stack_id: str | None = None,
+        owner: str | None = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.client = client
+        self.id = stack_id or secrets.token_hex(4)
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.host = published_host()
+        self.log = log
+        self.labels = {LABEL_MANAGED: "true", LABEL_STACK: self.id, LABEL_OWNER: self.owner}
+        self.network: Network | None = None
+        self.timings: dict[str, float] = {}
+        self._specs: dict[str, ServiceSpec] = {}
+        self._containers: dict[str, DockerContainer] = {}
+        self._ready: dict[str, Future[float]] = {}
+        self._ports: dict[tuple[str, int], tuple[str, int]] = {}
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"stack-{self.id}")
+
+    @property
+    def network_name(self) -> str:
+        return f"stackyard-{self.id}"
+
+    def start(self, specs: Iterable[ServiceSpec]) -> dict[str, float]:
+        """Start ``specs`` concurrently and wait until all are ready.
+
+        Returns the seconds each took from launch to ready. If any fails, every
+        container of the stack is removed and the first failure is raised.
+        """
+        for spec in specs:
+            self.launch(spec)
+        return self.wait_all()
+
+    def launch(self, spec: ServiceSpec) -> None:
+        """Start one service in the background; :meth:`wait` blocks until it is ready."""
+        with self._lock:
+            if spec.name in self._specs:
+                raise OrchestratorError(f"service {spec.name!r} is already part of stack {self.id}")
+            missing = [name for name in spec.depends_on if name not in self._specs]
+            if missing:
+                raise OrchestratorError(
+                    f"service {spec.name!r} depends on {missing}, "
+                    f"which are not in stack {self.id}; "
+                    "launch them first"
+                )
+            self._ensure_network()
+            self._specs[spec.name] = spec
+            self._ready[spec.name] = self._pool.submit(self._run, spec, time.monotonic())
+
+    def wait(self, name: str) -> float:
+        """Block until service ``name`` is ready; on failure remove the stack and raise."""
+        try:
+            return self._ready[name].result()
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_all(self) -> dict[str, float]:
+        wait_futures(list(self._ready.values()))
+        failures = [f.exception() for f in self._ready.values() if f.exception() is not None]
+        if failures:
+            self.stop()
+            root_causes = [error for error in failures if not isinstance(error, Cancelled)]
+            raise (root_causes or failures)[0]  # type: ignore[misc]
+        return {name: future.result() for name, future in self._ready.items()}
+
+    def locate(self, service: str, port: int) -> tuple[str, int]:
+        """(host, published port) at which this process reaches ``port`` of ``service``."""
+        key = (service, port)
+        if key not in self._ports:
+            container = self.container(service)
+            container.reload()
+            bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
+            if not bindings:
+                raise OrchestratorError(f"service {service!r} publishes no port {port}")
+            self._ports[key] = (self.host, int(bindings[0]["HostPort"]))
+        return self._ports[key]
+
+    def container(self, service: str) -> Container:
+        return self._containers[service].get_wrapped_container()
+
+    def logs(self, service: str, tail: int = 50) -> str:
+        return container_logs(self.container(service), tail)
+
+    def services(self) -> list[str]:
+        return list(self._specs)
+
+    def stop(self) -> None:
+        """Remove every container and the network this stack created. Idempotent."""
+        self._cancel.set()
+        wait_futures(list(self._ready.values()), timeout=STOP_WAIT)
+        with self._lock:
+            containers = list(self._containers.values())
+            self._containers.clear()
+        removals = [self._pool.submit(self._remove, container) for container in containers]
+        wait_futures(removals, timeout=STOP_WAIT)
+        if self.network is not None:
+            with contextlib.suppress(NotFound):
+                self.network.remove()
+            self.network = None
+
+    def _ensure_network(self) -> None:
+        if self.network is None:
+            network = Network(docker_network_kw={"labels": self.labels})
+            network.name = self.network_name
+            self.network = network.create()
+
+    def _run(self, spec: ServiceSpec, launched: float) -> float:
+        if self._cancel.is_set():
+            raise Cancelled(spec.name)
+        container = self._create(spec)
+        with self._lock:
+            self._containers[spec.name] = container
+        try:
+            container.start()
+        except DockerException as error:
+            raise ServiceNotReady(
+                spec.name,
+                "the container to start",
+                spec.startup_timeout,
+                "not started",
+                "",
+                reason=f"could not start: {error}",
+                hint=spec.hint,
+            ) from None
+        for dependency in spec.depends_on:
+            try:
+                self._ready[dependency].result()
+            except BaseException:
+                raise DependencyFailed(f"{spec.name}: {dependency} failed") from None
+        wait_until_ready(
+            spec.name,
+            container.get_wrapped_container(),
+            spec.probe,
+            self.locate,
+            spec.startup_timeout,
+            self._cancel,
+            spec.hint,
+        )
+        self.timings[spec.name] = time.monotonic() - launched
+        return self.timings[spec.name]
+
+    def _create(self, spec: ServiceSpec) -> DockerContainer:
+        assert self.network is not None
+        container = DockerContainer(spec.image).with_name(f"stackyard-{self.id}-{spec.name}")
+        if spec.command is not None:
+            container.with_command(list(spec.command))
+        container.with_envs(**spec.env)
+        container.with_network(self.network).with_network_aliases(spec.name)
+        for mount in spec.mounts:
+            container.with_volume_mapping(mount.host_path, mount.container_path, mount.mode)
+        for port in spec.ports:
+            # testcontainers takes only a host port; docker-py also takes (address,)
+            # for "a free port on this address", which keeps the port off other interfaces.
+            container.ports[f"{port}/tcp"] = (PUBLISH_ADDRESS,)  # type: ignore[assignment]
+        labels = {**self.labels, LABEL_SERVICE: spec.name}
+        container.with_kwargs(labels=labels, **spec.options)
+        return container
+
+    @staticmethod
+    def _remove(container: DockerContainer) -> None:
+        with contextlib.suppress(NotFound):
+            container.stop(force=True, delete_volume=True)
