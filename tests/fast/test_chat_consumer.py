@@ -5,7 +5,7 @@ from chat.consumers import UNAUTHENTICATED, ChatConsumer
 from chat.models import Message
 from django.contrib.auth.models import AnonymousUser
 
-from tests.fast.conftest import RECEIVE_TIMEOUT
+from tests.conftest import RECEIVE_TIMEOUT
 
 
 def room_communicator(user, room="lobby") -> WebsocketCommunicator:

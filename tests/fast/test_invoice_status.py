@@ -6,7 +6,7 @@ from billing.models import Invoice, group_for_invoice
 from billing.tasks import send_invoice_email
 from channels.testing import WebsocketCommunicator
 
-from tests.fast.conftest import RECEIVE_TIMEOUT
+from tests.conftest import RECEIVE_TIMEOUT
 
 RESULT_TIMEOUT = 5
 

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.test import Client
 from example_project.asgi import application
 
-from tests.fast.conftest import RECEIVE_TIMEOUT
+from tests.conftest import RECEIVE_TIMEOUT
 
 ORIGIN = (b"origin", b"http://testserver")
 

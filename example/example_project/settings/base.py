@@ -76,6 +76,8 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ROUTES = {"billing.tasks.render_invoice_pdf": {"queue": "pdf"}}
 CELERY_TASK_DEFAULT_QUEUE = "celery"
+# Results also record the task's name, queue and worker (tests and dashboards read them).
+CELERY_RESULT_EXTENDED = True
 
 # How long the send task waits before trying a transient SMTP failure again.
 BILLING_EMAIL_RETRY_DELAY = 30

@@ -15,7 +15,9 @@ DATABASES = {
         "NAME": DATA_DIR / "fast.sqlite3",
         # A file, not :memory:, so that database_sync_to_async threads and the
         # test share one database; pytest-xdist adds a per-worker suffix.
-        "TEST": {"NAME": DATA_DIR / "test-fast.sqlite3"},
+        "TEST": {"NAME": DATA_DIR / "test.sqlite3"},
+        # The integration layer's worker container writes to the same file.
+        "OPTIONS": {"timeout": 20},
     }
 }
 

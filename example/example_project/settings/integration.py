@@ -42,7 +42,10 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": _endpoint("ORCHESTRATOR_DATABASE_PATH"),
+        "OPTIONS": {"timeout": 20},
     }
 }
 
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+EMAIL_BACKEND = "example_project.mail.TransientFailureBackend"
+# Short, so that a retry through the broker is observable within a test.
+BILLING_EMAIL_RETRY_DELAY = 1
