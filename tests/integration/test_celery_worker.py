@@ -3,11 +3,10 @@
 import time
 
 import pytest
-from celery.backends.redis import RedisBackend
-from django.conf import settings
-
 from billing.models import BatchSummary, EmailLog, Invoice
 from billing.tasks import email_invoices, process_invoice, render_invoice_pdf, send_invoice_email
+from celery.backends.redis import RedisBackend
+from django.conf import settings
 from example_project.mail import FLAKY_DOMAIN
 
 # Generous: a first task also waits for the worker's broker connection to warm up.
