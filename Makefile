@@ -9,11 +9,14 @@ STAMP := $(VENV)/.installed
 XDIST ?= -n auto --dist loadscope
 PYTEST_ARGS ?=
 
-.PHONY: help venv test test-fast lint lock clean
+.PHONY: help venv engine images test test-fast test-integration lint lock clean
 
 help:
-	@echo "make test-fast   unit + fast layers (no Docker, no network)"
-	@echo "make test        every layer that exists"
+	@echo "make test-fast          unit + fast layers (no Docker, no network)"
+	@echo "make test-integration   integration layer: engine, images, real services"
+	@echo "make test               every layer: fast, then integration"
+	@echo "make engine             make sure a Docker engine answers (installs one as root on Debian)"
+	@echo "make images             build the service images (a no-op when nothing changed)"
 	@echo "make lint        ruff and mypy (strict on orchestrator/)"
 	@echo "make lock        refresh constraints.txt from the current virtualenv"
 	@echo "make clean       remove the virtualenv and caches"
@@ -28,7 +31,16 @@ venv: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not integration" $(XDIST) $(PYTEST_ARGS)
 
-test: test-fast
+engine:
+	ci/engine.sh
+
+images: $(STAMP) engine
+	$(BIN)/orchestrator images build
+
+test-integration: images
+	$(BIN)/pytest -m integration $(XDIST) $(PYTEST_ARGS)
+
+test: test-fast test-integration
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 
 from docker.errors import DockerException, NotFound
@@ -113,8 +113,15 @@ class Stack:
             raise
 
     def wait_all(self) -> dict[str, float]:
-        wait_futures(list(self._ready.values()))
-        failures = [f.exception() for f in self._ready.values() if f.exception() is not None]
+        """Wait for every launched service; at the first failure, abandon the rest."""
+        pending = set(self._ready.values())
+        while pending:
+            done, pending = wait_futures(pending, return_when=FIRST_EXCEPTION)
+            if any(future.exception() is not None for future in done):
+                self._cancel.set()
+                break
+        wait_futures(list(self._ready.values()), timeout=STOP_WAIT)
+        failures = [f.exception() for f in self._ready.values() if f.done() and f.exception()]
         if failures:
             self.stop()
             root_causes = [error for error in failures if not isinstance(error, Cancelled)]

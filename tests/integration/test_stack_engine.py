@@ -1,0 +1,132 @@
+"""The engine against the real Docker engine: failures, cleanup, ports and credentials."""
+
+import dataclasses
+import socket
+import time
+
+import amqp
+import pytest
+
+from orchestrator.engine import LABEL_STACK, connect
+from orchestrator.errors import ServiceNotReady
+from orchestrator.images import ImageBuilder
+from orchestrator.plan import Credentials, StackPlan
+from orchestrator.services import rabbitmq, redis
+from orchestrator.stack import Stack
+
+
+@pytest.fixture(scope="module")
+def client():
+    client = connect()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def plan(client, orchestrator_config) -> StackPlan:
+    images = ImageBuilder(client, orchestrator_config).ensure(["redis", "rabbitmq", "worker"])
+    references = {name: report.reference for name, report in images.items()}
+    return StackPlan(orchestrator_config, references, Credentials.generate())
+
+
+@pytest.fixture
+def new_stack(client):
+    stacks = []
+
+    def make() -> Stack:
+        stacks.append(Stack(client, log=lambda message: None))
+        return stacks[-1]
+
+    yield make
+    for stack in stacks:
+        stack.stop()
+
+
+def leftovers(client, stack: Stack) -> tuple[list, list]:
+    label = {"label": f"{LABEL_STACK}={stack.id}"}
+    return client.containers.list(all=True, filters=label), client.networks.list(filters=label)
+
+
+def redis_spec(plan: StackPlan):
+    return plan.broker_specs()[0]
+
+
+def test_broken_command_fails_fast_with_status_and_logs_and_removes_everything(
+    client, plan, new_stack
+):
+    stack = new_stack()
+    broken = dataclasses.replace(
+        redis_spec(plan), command=("redis-server", "--no-such-directive", "yes")
+    )
+    healthy = plan.broker_specs()[1]
+
+    started = time.monotonic()
+    with pytest.raises(ServiceNotReady) as failure:
+        stack.start([broken, healthy])
+    elapsed = time.monotonic() - started
+
+    message = str(failure.value)
+    assert failure.value.service == "redis"
+    assert "exited with code 1" in message
+    assert "Redis AUTH + PING" in message
+    assert "no-such-directive" in message  # redis-server's complaint, from the log tail
+    assert "hint:" in message
+    assert elapsed < broken.startup_timeout
+    assert leftovers(client, stack) == ([], [])
+
+
+def test_service_that_never_gets_ready_times_out_within_its_bound(client, plan, new_stack):
+    stack = new_stack()
+    silent = dataclasses.replace(redis_spec(plan), command=("sleep", "300"), startup_timeout=1.5)
+
+    started = time.monotonic()
+    with pytest.raises(ServiceNotReady) as failure:
+        stack.start([silent])
+    elapsed = time.monotonic() - started
+
+    message = str(failure.value)
+    assert "not ready within 1.5s" in message
+    assert "container running" in message
+    assert "last attempt: Connection" in message  # refused or reset by the port proxy
+    assert 1.5 <= elapsed < 5
+    assert leftovers(client, stack) == ([], [])
+
+
+def test_dependent_service_reports_the_failure_of_what_it_waits_for(client, plan, new_stack):
+    stack = new_stack()
+    broken = dataclasses.replace(redis_spec(plan), command=("redis-server", "--port", "not-a-port"))
+    worker = plan.worker_spec(database_path=None)
+
+    with pytest.raises(ServiceNotReady) as failure:
+        stack.start([broken, plan.broker_specs()[1], worker])
+
+    assert failure.value.service == "redis"
+    assert leftovers(client, stack) == ([], [])
+
+
+def test_ports_are_published_on_loopback_only_and_credentials_are_required(client, plan, new_stack):
+    stack = new_stack()
+    stack.start(plan.broker_specs())
+    creds = plan.credentials
+
+    for service in stack.services():
+        ports = stack.container(service).attrs["NetworkSettings"]["Ports"]
+        bindings = [binding for published in ports.values() for binding in published or []]
+        assert bindings, service
+        assert {binding["HostIp"] for binding in bindings} == {"127.0.0.1"}, service
+
+    with socket.create_connection(stack.locate(redis.NAME, redis.PORT), timeout=2) as conn:
+        conn.sendall(b"PING\r\n")
+        assert conn.recv(100).startswith(b"-NOAUTH")
+    guest = amqp.Connection(
+        "{}:{}".format(*stack.locate(rabbitmq.NAME, rabbitmq.PORT)),
+        userid="guest",
+        password="guest",
+        connect_timeout=2,
+    )
+    with pytest.raises(amqp.exceptions.AccessRefused):
+        guest.connect()
+    guest.collect()
+    assert creds.rabbitmq_user != "guest"
+    assert len(creds.redis_password) >= 24
+    assert Credentials.generate() != creds

@@ -1,0 +1,91 @@
+"""Engine pieces that need no Docker: mirrors, error messages, endpoints, CLI errors."""
+
+import pytest
+
+from orchestrator.cli import main
+from orchestrator.config import load_config
+from orchestrator.debian import apt_mirror
+from orchestrator.errors import ImageError, ServiceNotReady
+from orchestrator.plan import Credentials, StackPlan
+
+
+def test_mirror_from_deb822_sources(tmp_path):
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.test/debian-security\nSuites: bookworm-security\n\n"
+        "Types: deb\nURIs: http://mirror.test/debian\nSuites: bookworm bookworm-updates\n"
+    )
+
+    assert apt_mirror(tmp_path) == "http://mirror.test/debian"
+
+
+def test_mirror_from_legacy_sources_list(tmp_path):
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list").write_text(
+        "# comment\ndeb [arch=amd64] http://legacy.test/debian bookworm main\n"
+    )
+
+    assert apt_mirror(tmp_path) == "http://legacy.test/debian"
+
+
+def test_no_mirror_is_an_error_naming_the_fix(tmp_path):
+    (tmp_path / "sources.list.d").mkdir()
+
+    with pytest.raises(ImageError, match="set base_image"):
+        apt_mirror(tmp_path)
+
+
+def test_service_not_ready_message_has_every_part():
+    error = ServiceNotReady(
+        "rabbitmq",
+        "AMQP handshake",
+        30,
+        "exited with code 137 (OOM-killed)",
+        "line 1\nline 2\n",
+        hint="give it more memory",
+    )
+
+    lines = str(error).splitlines()
+    assert lines[0] == (
+        "service 'rabbitmq' not ready within 30s "
+        "(waited for AMQP handshake; container exited with code 137 (OOM-killed))"
+    )
+    assert lines[1] == "hint: give it more memory"
+    assert lines[-2:] == ["line 1", "line 2"]
+
+
+def test_endpoints_quote_credentials_and_use_aliases_inside_the_network(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("")
+    creds = Credentials("p/w@1", "user", "s:ecret", "vhost")
+    plan = StackPlan(load_config(tmp_path, environ={}), {}, creds)
+
+    outside = plan.endpoints(lambda service, port: ("127.0.0.1", 40000 + port % 1000))
+    inside = plan.internal_endpoints()
+
+    assert outside.broker_url == "amqp://user:s%3Aecret@127.0.0.1:40672/vhost"
+    assert outside.result_backend == "redis://:p%2Fw%401@127.0.0.1:40379/1"
+    assert outside.channel_layer_url.endswith("@127.0.0.1:40379/0")
+    assert inside.broker_url == "amqp://user:s%3Aecret@rabbitmq:5672/vhost"
+    assert set(inside.as_env()) == {
+        "ORCHESTRATOR_BROKER_URL",
+        "ORCHESTRATOR_RESULT_BACKEND",
+        "ORCHESTRATOR_CHANNEL_LAYER_URL",
+        "ORCHESTRATOR_CHANNEL_LAYER_PREFIX",
+    }
+
+
+def test_cli_reports_a_config_error_in_one_line(tmp_path, capsys):
+    (tmp_path / "pyproject.toml").write_text("[tool.orchestrator]\nimage_mode = 'bild'\n")
+
+    assert main(["--project", str(tmp_path), "images", "build"]) == 1
+
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "image_mode = 'bild'" in err
+
+
+def test_cli_images_without_action_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["images"])
+
+    assert exit_info.value.code == 2
