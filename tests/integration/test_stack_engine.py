@@ -1,6 +1,7 @@
 """The engine against the real Docker engine: failures, cleanup, ports and credentials."""
 
 import dataclasses
+import re
 import socket
 import time
 
@@ -87,8 +88,10 @@ def test_service_that_never_gets_ready_times_out_within_its_bound(client, plan, 
     message = str(failure.value)
     assert "not ready within 1.5s" in message
     assert "container running" in message
-    assert "last attempt: Connection" in message  # refused or reset by the port proxy
-    assert 1.5 <= elapsed < 5
+    # Docker's port proxy refuses, resets or cleanly closes when nothing listens inside.
+    causes = "ConnectionRefusedError|ConnectionResetError|NotReadyYet: connection closed"
+    assert re.search(f"last attempt: ({causes})", message)
+    assert 1.5 <= elapsed < 1.5 + 10  # bounded: the timeout, plus removing the container
     assert leftovers(client, stack) == ([], [])
 
 
