@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 XDIST ?= -n auto --dist loadscope
 PYTEST_ARGS ?=
 
-.PHONY: help venv engine images test test-fast test-integration lint lock clean
+.PHONY: help venv engine images test test-fast test-integration bench lint lock clean
 
 help:
 	@echo "make test-fast          unit + fast layers (no Docker, no network)"
@@ -17,9 +17,10 @@ help:
 	@echo "make test               every layer: fast, then integration"
 	@echo "make engine             make sure a Docker engine answers (installs one as root on Debian)"
 	@echo "make images             build the service images (a no-op when nothing changed)"
-	@echo "make lint        ruff and mypy (strict on orchestrator/)"
-	@echo "make lock        refresh constraints.txt from the current virtualenv"
-	@echo "make clean       remove the virtualenv and caches"
+	@echo "make bench              stack start-up and task round-trip benchmarks (ratios)"
+	@echo "make lint               ruff and mypy (strict on orchestrator/)"
+	@echo "make lock               refresh constraints.txt from the current virtualenv"
+	@echo "make clean              remove the virtualenv and caches"
 	@echo "variables: PYTHON=$(PYTHON) XDIST='$(XDIST)' PYTEST_ARGS='$(PYTEST_ARGS)'"
 
 $(STAMP): pyproject.toml constraints.txt ci/venv.sh
@@ -41,6 +42,9 @@ test-integration: images
 	$(BIN)/pytest -m integration $(XDIST) $(PYTEST_ARGS)
 
 test: test-fast test-integration
+
+bench: images
+	$(BIN)/python bench/stack_start.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -140,7 +140,7 @@ class ImageBuilder:
                 f"{error}. The {service} service needs it in image_mode = 'registry'; "
                 "set image_mode = 'build' in [tool.orchestrator] "
                 "(or ORCHESTRATOR_IMAGE_MODE=build) "
-                f"to build it from {self._recipe_dir(service)}"
+                f"to build it from {self.config.path('dockerfiles') / service}"
             ) from None
         return "pulled"
 

@@ -101,3 +101,11 @@ def test_project_root_is_found_from_a_subdirectory(tmp_path):
     nested.mkdir(parents=True)
 
     assert find_project_root(nested) == root.resolve()
+
+
+def test_readme_documents_every_key_and_its_environment_variable():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+
+    for key in KEYS:
+        assert f"| `{key}` |" in readme, key
+        assert f"`{env_name(key)}`" in readme, key

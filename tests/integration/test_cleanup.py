@@ -1,0 +1,65 @@
+"""A failed run leaves no container or network behind; registry mode explains a missing image."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from orchestrator.config import load_config
+from orchestrator.engine import LABEL_STACK, connect
+from orchestrator.errors import ImageError
+from orchestrator.images import ImageBuilder
+
+RUN_TIMEOUT = 300
+
+
+def test_a_failing_run_removes_everything_its_stack_created(pytestconfig, tmp_path):
+    stack_file = tmp_path / "stack-id"
+    test_file = tmp_path / "test_fails_on_purpose.py"
+    test_file.write_text(
+        textwrap.dedent(
+            f"""
+            import pytest
+
+            @pytest.mark.integration
+            def test_fails_after_the_stack_started(stack, stack_worker):
+                open({str(stack_file)!r}, "w").write(stack.stack.id)
+                assert False, "failing on purpose"
+            """
+        )
+    )
+    root = pytestconfig.rootpath
+    command = [sys.executable, "-m", "pytest", str(test_file), "--rootdir", str(root)]
+    command += ["-c", str(root / "pyproject.toml"), "-p", "no:xdist", "-p", "no:cacheprovider"]
+
+    completed = subprocess.run(
+        command, cwd=root, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False
+    )
+
+    assert completed.returncode == 1, completed.stdout[-3000:]
+    assert "failing on purpose" in completed.stdout
+    stack_id = stack_file.read_text()
+    client = connect()
+    label = {"label": f"{LABEL_STACK}={stack_id}"}
+    assert client.containers.list(all=True, filters=label) == []
+    assert client.networks.list(filters=label) == []
+    client.close()
+
+
+def test_registry_mode_names_the_missing_image_and_the_fix(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.orchestrator]\nimage_mode = "registry"\n'
+        '[tool.orchestrator.images]\nredis = "stackyard-test/not-a-real-image:0"\n'
+    )
+    client = connect()
+    builder = ImageBuilder(client, load_config(tmp_path, environ={}), log=lambda message: None)
+
+    with pytest.raises(ImageError) as error:
+        builder.ensure(["redis"])
+
+    message = str(error.value)
+    assert "cannot pull stackyard-test/not-a-real-image:0" in message
+    assert "image_mode = 'build'" in message
+    assert "\n" not in message
+    client.close()
