@@ -43,6 +43,13 @@ def timed(start: Callable[[Stack], None], client: object) -> float:
         stack.stop()
 
 
+def together(specs: list[ServiceSpec]) -> Callable[[Stack], None]:
+    def start(stack: Stack) -> None:
+        stack.start(specs)
+
+    return start
+
+
 def one_after_another(specs: list[ServiceSpec]) -> Callable[[Stack], None]:
     def start(stack: Stack) -> None:
         for spec in specs:
@@ -91,10 +98,8 @@ def main() -> None:
         rabbitmq = [spec for spec in specs if spec.name == "rabbitmq"]
         starts: dict[str, list[float]] = {"concurrent": [], "rabbitmq alone": [], "sequential": []}
         for _ in range(args.rounds):
-            starts["concurrent"].append(timed(lambda stack: stack.start(specs) and None, client))
-            starts["rabbitmq alone"].append(
-                timed(lambda stack: stack.start(rabbitmq) and None, client)
-            )
+            starts["concurrent"].append(timed(together(specs), client))
+            starts["rabbitmq alone"].append(timed(together(rabbitmq), client))
             starts["sequential"].append(timed(one_after_another(specs), client))
         samples = round_trips(plan, client, database, args.tasks)
 
