@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import docker
+
 from orchestrator.engine import LABEL_MANAGED
 from orchestrator.errors import ImageError
 

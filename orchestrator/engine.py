@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
+import docker
 from docker.errors import DockerException
 from testcontainers.core.config import testcontainers_config
 
-import docker
 from orchestrator.errors import EngineUnavailable
 
 testcontainers_config.ryuk_disabled = True
@@ -24,6 +24,7 @@ LABEL_STACK = f"{LABEL_PREFIX}.stack"
 LABEL_SERVICE = f"{LABEL_PREFIX}.service"
 LABEL_OWNER = f"{LABEL_PREFIX}.owner"
 LABEL_INPUTS = f"{LABEL_PREFIX}.inputs"
+LABEL_KEPT = f"{LABEL_PREFIX}.kept"
 
 ENGINE_HINT = (
     "start a Docker engine (in this repository: `ci/engine.sh`, which installs and starts one "

@@ -29,9 +29,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
 from docker.errors import APIError, ImageNotFound
 
-import docker
 from orchestrator.config import Config
 from orchestrator.debian import make_debian_base
 from orchestrator.engine import LABEL_INPUTS, LABEL_MANAGED, LABEL_SERVICE

@@ -7,8 +7,12 @@ services only through their :class:`~orchestrator.spec.ServiceSpec`.
 
 Shape of the bookkeeping, for a stack with two services::
 
-    _containers = {"redis": DockerContainer(...), "rabbitmq": DockerContainer(...)}
+    _specs      = {"redis": ServiceSpec(...), "rabbitmq": ServiceSpec(...)}
+    _containers = {"redis": <docker Container>, "rabbitmq": <docker Container>}
     _ready      = {"redis": Future[float], "rabbitmq": Future[float]}  # seconds to ready
+
+A stack started by another process is rebuilt with :meth:`Stack.attach` from
+the ids its state file recorded; :func:`remove_stack` removes one by its label.
 """
 
 from __future__ import annotations
@@ -23,13 +27,15 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 
+import docker
 from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
+from docker.models.networks import Network as DockerNetwork
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
-import docker
 from orchestrator.engine import (
+    LABEL_KEPT,
     LABEL_MANAGED,
     LABEL_OWNER,
     LABEL_SERVICE,
@@ -37,8 +43,9 @@ from orchestrator.engine import (
     published_host,
 )
 from orchestrator.errors import OrchestratorError, ServiceNotReady
+from orchestrator.probes import NotReadyYet
 from orchestrator.spec import ServiceSpec
-from orchestrator.waiting import Cancelled, container_logs, wait_until_ready
+from orchestrator.waiting import Cancelled, container_logs, describe_state, wait_until_ready
 
 PUBLISH_ADDRESS = "127.0.0.1"
 STOP_WAIT = 30.0  # bound on waiting for start threads to notice a stop
@@ -57,17 +64,24 @@ class Stack:
         stack_id: str | None = None,
         owner: str | None = None,
         log: Callable[[str], None] = print,
+        kept: bool = False,
     ) -> None:
         self.client = client
         self.id = stack_id or secrets.token_hex(4)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.host = published_host()
         self.log = log
-        self.labels = {LABEL_MANAGED: "true", LABEL_STACK: self.id, LABEL_OWNER: self.owner}
-        self.network: Network | None = None
+        self.kept = kept
+        self.labels = {
+            LABEL_MANAGED: "true",
+            LABEL_STACK: self.id,
+            LABEL_OWNER: self.owner,
+            LABEL_KEPT: "true" if kept else "false",
+        }
+        self.network: DockerNetwork | None = None
         self.timings: dict[str, float] = {}
         self._specs: dict[str, ServiceSpec] = {}
-        self._containers: dict[str, DockerContainer] = {}
+        self._containers: dict[str, Container] = {}
         self._ready: dict[str, Future[float]] = {}
         self._ports: dict[tuple[str, int], tuple[str, int]] = {}
         self._cancel = threading.Event()
@@ -77,6 +91,55 @@ class Stack:
     @property
     def network_name(self) -> str:
         return f"stackyard-{self.id}"
+
+    @classmethod
+    def attach(
+        cls,
+        client: docker.DockerClient,
+        stack_id: str,
+        owner: str,
+        containers: dict[str, str],
+        specs: dict[str, ServiceSpec],
+        kept: bool = False,
+        log: Callable[[str], None] = print,
+    ) -> Stack:
+        """Rebuild a running stack from its recorded container ids (raises NotFound if gone)."""
+        stack = cls(client, stack_id, owner, log, kept)
+        stack.network = client.networks.get(stack.network_name)
+        for name, container_id in containers.items():
+            stack._containers[name] = client.containers.get(container_id)
+            stack._specs[name] = specs[name]
+            done: Future[float] = Future()
+            done.set_result(0.0)
+            stack._ready[name] = done
+        return stack
+
+    def container_ids(self) -> dict[str, str]:
+        return {name: str(container.id) for name, container in self._containers.items()}
+
+    def unhealthy(self) -> dict[str, str]:
+        """Services that are not running or fail one probe attempt, with the reason."""
+        problems = {}
+        for name, container in list(self._containers.items()):
+            try:
+                container.reload()
+                if container.status != "running":
+                    problems[name] = f"container {describe_state(container)}"
+                    continue
+                self._specs[name].probe.attempt(self.locate)
+            except (NotReadyYet, OSError, DockerException) as error:
+                problems[name] = f"{type(error).__name__}: {error}"
+        return problems
+
+    def drop(self, name: str) -> None:
+        """Remove one service's container from the stack."""
+        with self._lock:
+            container = self._containers.pop(name, None)
+            self._specs.pop(name, None)
+            self._ready.pop(name, None)
+            self._ports = {key: value for key, value in self._ports.items() if key[0] != name}
+        if container is not None:
+            self._remove(container)
 
     def start(self, specs: Iterable[ServiceSpec]) -> dict[str, float]:
         """Start ``specs`` concurrently and wait until all are ready.
@@ -141,7 +204,7 @@ class Stack:
         return self._ports[key]
 
     def container(self, service: str) -> Container:
-        return self._containers[service].get_wrapped_container()
+        return self._containers[service]
 
     def logs(self, service: str, tail: int = 50) -> str:
         return container_logs(self.container(service), tail)
@@ -165,19 +228,18 @@ class Stack:
 
     def _ensure_network(self) -> None:
         if self.network is None:
-            network = Network(docker_network_kw={"labels": self.labels})
-            network.name = self.network_name
-            self.network = network.create()
+            self.network = self.client.networks.create(self.network_name, labels=self.labels)
 
     def _run(self, spec: ServiceSpec, launched: float) -> float:
         if self._cancel.is_set():
             raise Cancelled(spec.name)
-        container = self._create(spec)
-        with self._lock:
-            self._containers[spec.name] = container
+        created = self._create(spec)
         try:
-            container.start()
+            created.start()
         except DockerException as error:
+            leftover = created._container  # created but not started: still ours to remove
+            if leftover is not None:
+                self._remove(leftover)
             raise ServiceNotReady(
                 spec.name,
                 "the container to start",
@@ -187,6 +249,9 @@ class Stack:
                 reason=f"could not start: {error}",
                 hint=spec.hint,
             ) from None
+        container = created.get_wrapped_container()
+        with self._lock:
+            self._containers[spec.name] = container
         for dependency in spec.depends_on:
             try:
                 self._ready[dependency].result()
@@ -194,7 +259,7 @@ class Stack:
                 raise DependencyFailed(f"{spec.name}: {dependency} failed") from None
         wait_until_ready(
             spec.name,
-            container.get_wrapped_container(),
+            container,
             spec.probe,
             self.locate,
             spec.startup_timeout,
@@ -207,10 +272,13 @@ class Stack:
     def _create(self, spec: ServiceSpec) -> DockerContainer:
         assert self.network is not None
         container = DockerContainer(spec.image).with_name(f"stackyard-{self.id}-{spec.name}")
+        # testcontainers takes its own Network wrapper; the name is all create() uses.
+        on_network = Network()
+        on_network.name = self.network_name
         if spec.command is not None:
             container.with_command(list(spec.command))
         container.with_envs(**spec.env)
-        container.with_network(self.network).with_network_aliases(spec.name)
+        container.with_network(on_network).with_network_aliases(spec.name)
         for mount in spec.mounts:
             container.with_volume_mapping(mount.host_path, mount.container_path, mount.mode)
         for port in spec.ports:
@@ -222,6 +290,21 @@ class Stack:
         return container
 
     @staticmethod
-    def _remove(container: DockerContainer) -> None:
+    def _remove(container: Container) -> None:
         with contextlib.suppress(NotFound):
-            container.stop(force=True, delete_volume=True)
+            container.remove(force=True, v=True)
+
+
+def remove_stack(client: docker.DockerClient, stack_id: str) -> int:
+    """Remove every container and network labelled with ``stack_id``; return how many."""
+    label: dict[str, str | list[str] | bool] = {"label": f"{LABEL_STACK}={stack_id}"}
+    removed = 0
+    for container in client.containers.list(all=True, filters=label):
+        with contextlib.suppress(NotFound):
+            container.remove(force=True, v=True)
+            removed += 1
+    for network in client.networks.list(filters=label):
+        with contextlib.suppress(NotFound):
+            network.remove()
+            removed += 1
+    return removed
