@@ -43,6 +43,9 @@ KEYS: dict[str, Key] = {
     "base_image": Key("str", "debian:bookworm-slim", "base of every image built from docker/"),
     "dockerfiles": Key("str", "docker", "directory holding one Dockerfile directory per service"),
     "startup_timeout": Key("float", 60.0, "seconds a service may take to become ready"),
+    "state_dir": Key(
+        "str", ".stackyard", "kept stack's state and the integration test databases (untracked)"
+    ),
     "images.redis": Key("str", "redis:7.2", "Redis image in registry mode"),
     "images.rabbitmq": Key("str", "rabbitmq:3.13", "RabbitMQ image in registry mode"),
     "images.browser": Key(

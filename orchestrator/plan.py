@@ -1,8 +1,10 @@
 """What a test stack consists of: credentials, service specs and the endpoints they give.
 
-Redis holds two things, in separate databases: the Channels layer (0) and
-Celery results (1). Channels' pub/sub ignores database numbers, so layers of
-different runs sharing a Redis are kept apart by their prefix instead.
+Processes sharing one stack (the xdist workers of a run) each use a *slice*: a
+RabbitMQ vhost, a Redis database for Celery results, a channels-redis prefix and
+a Celery worker container of their own. The Channels layer of every slice lives
+in Redis database 0; Channels' pub/sub ignores database numbers, so the prefix is
+what keeps slices apart there.
 """
 
 from __future__ import annotations
@@ -18,7 +20,34 @@ from orchestrator.services import browser, rabbitmq, redis, worker
 from orchestrator.spec import ServiceSpec
 
 CHANNEL_LAYER_DB = 0
-RESULTS_DB = 1
+REDIS_DATABASES = 64  # slices take databases 1, 2, ... for their results
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One process's namespace on the stack."""
+
+    name: str
+    vhost: str
+    results_db: int
+    prefix: str
+
+    @classmethod
+    def numbered(cls, name: str, number: int) -> Slice:
+        if not 1 <= number < REDIS_DATABASES:
+            raise ValueError(f"slice number {number} is outside 1..{REDIS_DATABASES - 1}")
+        return cls(name, f"stackyard-{name}", number, f"stackyard-{name}")
+
+    @property
+    def worker_name(self) -> str:
+        return f"worker-{self.name}"
+
+    @property
+    def node_name(self) -> str:
+        return f"worker-{self.name}@stackyard"
+
+
+MAIN_SLICE = Slice.numbered("main", 1)
 
 
 @dataclass(frozen=True)
@@ -39,6 +68,9 @@ class Credentials:
             vhost="stackyard",
         )
 
+    def as_dict(self) -> dict[str, str]:
+        return dict(vars(self))
+
 
 @dataclass(frozen=True)
 class Endpoints:
@@ -47,7 +79,7 @@ class Endpoints:
     broker_url: str
     result_backend: str
     channel_layer_url: str
-    channel_layer_prefix: str = "stackyard"
+    channel_layer_prefix: str
 
     def as_env(self) -> dict[str, str]:
         """The variables ``example_project.settings.integration`` (and its likes) read."""
@@ -71,7 +103,9 @@ class StackPlan:
     def broker_specs(self) -> list[ServiceSpec]:
         creds = self.credentials
         return [
-            redis.redis_spec(self.images["redis"], creds.redis_password, self.timeout),
+            redis.redis_spec(
+                self.images["redis"], creds.redis_password, self.timeout, REDIS_DATABASES
+            ),
             rabbitmq.rabbitmq_spec(
                 self.images["rabbitmq"],
                 creds.rabbitmq_user,
@@ -84,39 +118,42 @@ class StackPlan:
     def browser_spec(self) -> ServiceSpec:
         return browser.browser_spec(self.images["browser"], self.timeout)
 
-    def worker_spec(self, database_path: Path | None, prefix: str = "stackyard") -> ServiceSpec:
+    def worker_spec(self, database_path: Path | None, slice_: Slice = MAIN_SLICE) -> ServiceSpec:
         settings = worker.WorkerSettings(
             source=self.config.path("worker.source"),
             app=str(self.config["worker.app"]),
             django_settings=str(self.config["worker.settings"]),
             queues=list(self.config["worker.queues"]),
             concurrency=int(self.config["worker.concurrency"]),
-            endpoints=self.internal_endpoints(prefix).as_env(),
+            endpoints=self.internal_endpoints(slice_).as_env(),
             database_path=database_path,
+            node_name=slice_.node_name,
         )
         creds = self.credentials
-        broker = (creds.rabbitmq_user, creds.rabbitmq_password, creds.vhost)
-        return worker.worker_spec(self.images["worker"], settings, broker, self.timeout)
-
-    def endpoints(self, locate: Locate, prefix: str = "stackyard") -> Endpoints:
-        """Endpoints as the test process reaches them (published ports on 127.0.0.1)."""
-        return self._endpoints(
-            locate(redis.NAME, redis.PORT), locate(rabbitmq.NAME, rabbitmq.PORT), prefix
+        broker = (creds.rabbitmq_user, creds.rabbitmq_password, slice_.vhost)
+        return worker.worker_spec(
+            self.images["worker"], settings, broker, self.timeout, name=slice_.worker_name
         )
 
-    def internal_endpoints(self, prefix: str = "stackyard") -> Endpoints:
+    def endpoints(self, locate: Locate, slice_: Slice = MAIN_SLICE) -> Endpoints:
+        """Endpoints as the test process reaches them (published ports on 127.0.0.1)."""
+        return self._endpoints(
+            locate(redis.NAME, redis.PORT), locate(rabbitmq.NAME, rabbitmq.PORT), slice_
+        )
+
+    def internal_endpoints(self, slice_: Slice = MAIN_SLICE) -> Endpoints:
         """Endpoints as containers on the stack's network reach them (aliases)."""
-        return self._endpoints((redis.NAME, redis.PORT), (rabbitmq.NAME, rabbitmq.PORT), prefix)
+        return self._endpoints((redis.NAME, redis.PORT), (rabbitmq.NAME, rabbitmq.PORT), slice_)
 
     def _endpoints(
-        self, redis_at: tuple[str, int], rabbitmq_at: tuple[str, int], prefix: str
+        self, redis_at: tuple[str, int], rabbitmq_at: tuple[str, int], slice_: Slice
     ) -> Endpoints:
         creds = self.credentials
         return Endpoints(
             broker_url=rabbitmq.amqp_url(
-                *rabbitmq_at, creds.rabbitmq_user, creds.rabbitmq_password, creds.vhost
+                *rabbitmq_at, creds.rabbitmq_user, creds.rabbitmq_password, slice_.vhost
             ),
-            result_backend=redis.redis_url(*redis_at, creds.redis_password, RESULTS_DB),
+            result_backend=redis.redis_url(*redis_at, creds.redis_password, slice_.results_db),
             channel_layer_url=redis.redis_url(*redis_at, creds.redis_password, CHANNEL_LAYER_DB),
-            channel_layer_prefix=prefix,
+            channel_layer_prefix=slice_.prefix,
         )

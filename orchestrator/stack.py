@@ -107,12 +107,17 @@ class Stack:
         stack = cls(client, stack_id, owner, log, kept)
         stack.network = client.networks.get(stack.network_name)
         for name, container_id in containers.items():
-            stack._containers[name] = client.containers.get(container_id)
-            stack._specs[name] = specs[name]
-            done: Future[float] = Future()
-            done.set_result(0.0)
-            stack._ready[name] = done
+            stack.adopt(name, client.containers.get(container_id), specs[name])
         return stack
+
+    def adopt(self, name: str, container: Container, spec: ServiceSpec) -> None:
+        """Make a running container (started by another process) part of this stack object."""
+        done: Future[float] = Future()
+        done.set_result(0.0)
+        with self._lock:
+            self._containers[name] = container
+            self._specs[name] = spec
+            self._ready[name] = done
 
     def container_ids(self) -> dict[str, str]:
         return {name: str(container.id) for name, container in self._containers.items()}

@@ -16,11 +16,14 @@ NAME = "redis"
 PORT = 6379
 
 
-def redis_spec(image: str, password: str, startup_timeout: float) -> ServiceSpec:
+def redis_spec(
+    image: str, password: str, startup_timeout: float, databases: int = 16
+) -> ServiceSpec:
+    command = ("redis-server", "--requirepass", password, "--save", "", "--appendonly", "no")
     return ServiceSpec(
         name=NAME,
         image=image,
-        command=("redis-server", "--requirepass", password, "--save", "", "--appendonly", "no"),
+        command=(*command, "--databases", str(databases)),
         ports=(PORT,),
         probe=RedisPing(NAME, password, PORT),
         startup_timeout=startup_timeout,

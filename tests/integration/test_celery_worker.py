@@ -14,14 +14,16 @@ RESULT_TIMEOUT = 30
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_round_trip_through_the_broker_and_the_worker_container(stack_celery_app, make_invoice):
+def test_round_trip_through_the_broker_and_the_worker_container(
+    stack_celery_app, stack_worker, make_invoice
+):
     invoice = make_invoice()
 
     result = send_invoice_email.delay(invoice.id)
 
     assert result.get(timeout=RESULT_TIMEOUT) == invoice.id
     assert isinstance(result.backend, RedisBackend)
-    assert result.worker == "worker@stackyard"
+    assert result.worker == stack_worker
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.EMAILED
     assert EmailLog.objects.get(invoice=invoice).attempts == 1

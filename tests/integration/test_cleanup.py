@@ -1,5 +1,6 @@
 """A failed run leaves no container or network behind; registry mode explains a missing image."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -23,6 +24,7 @@ def test_a_failing_run_removes_everything_its_stack_created(pytestconfig, tmp_pa
             import pytest
 
             @pytest.mark.integration
+            @pytest.mark.django_db(transaction=True)
             def test_fails_after_the_stack_started(stack, stack_worker):
                 open({str(stack_file)!r}, "w").write(stack.stack.id)
                 assert False, "failing on purpose"
@@ -33,8 +35,16 @@ def test_a_failing_run_removes_everything_its_stack_created(pytestconfig, tmp_pa
     command = [sys.executable, "-m", "pytest", str(test_file), "--rootdir", str(root)]
     command += ["-c", str(root / "pyproject.toml"), "-p", "no:xdist", "-p", "no:cacheprovider"]
 
+    # Its own state directory: its test database must not be this session's.
+    environment = {**os.environ, "ORCHESTRATOR_STATE_DIR": str(tmp_path / "state")}
     completed = subprocess.run(
-        command, cwd=root, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False
+        command,
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
     )
 
     assert completed.returncode == 1, completed.stdout[-3000:]

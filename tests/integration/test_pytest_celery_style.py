@@ -11,15 +11,15 @@ from fixtures.celery_setup import StackTestWorker
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_setup_nodes_are_the_stacks_containers(celery_setup: CeleryTestSetup, stack):
+def test_setup_nodes_are_the_stacks_containers(celery_setup: CeleryTestSetup, stack, stack_worker):
     assert isinstance(celery_setup.worker, StackTestWorker)
-    assert celery_setup.worker.hostname() == "worker@stackyard"
+    assert celery_setup.worker.hostname() == stack_worker
     assert celery_setup.broker.container.id == stack.stack.container("rabbitmq").id
     assert celery_setup.backend.container.id == stack.stack.container("redis").id
     assert celery_setup.broker.config()["host_url"] == stack.endpoints.broker_url
     assert celery_setup.backend.container.client.ping()
     replies = celery_setup.app.control.ping(destination=[celery_setup.worker.hostname()], timeout=5)
-    assert replies == [{"worker@stackyard": {"ok": "pong"}}]
+    assert replies == [{stack_worker: {"ok": "pong"}}]
 
 
 def test_project_workflow_runs_on_the_setup_worker(celery_setup: CeleryTestSetup, make_invoice):

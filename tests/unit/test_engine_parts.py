@@ -6,7 +6,7 @@ from orchestrator.cli import main
 from orchestrator.config import load_config
 from orchestrator.debian import apt_mirror
 from orchestrator.errors import ImageError, ServiceNotReady
-from orchestrator.plan import Credentials, StackPlan
+from orchestrator.plan import Credentials, Slice, StackPlan
 
 
 def test_mirror_from_deb822_sources(tmp_path):
@@ -62,10 +62,15 @@ def test_endpoints_quote_credentials_and_use_aliases_inside_the_network(tmp_path
     outside = plan.endpoints(lambda service, port: ("127.0.0.1", 40000 + port % 1000))
     inside = plan.internal_endpoints()
 
-    assert outside.broker_url == "amqp://user:s%3Aecret@127.0.0.1:40672/vhost"
+    assert outside.broker_url == "amqp://user:s%3Aecret@127.0.0.1:40672/stackyard-main"
     assert outside.result_backend == "redis://:p%2Fw%401@127.0.0.1:40379/1"
     assert outside.channel_layer_url.endswith("@127.0.0.1:40379/0")
-    assert inside.broker_url == "amqp://user:s%3Aecret@rabbitmq:5672/vhost"
+    assert inside.broker_url == "amqp://user:s%3Aecret@rabbitmq:5672/stackyard-main"
+    other = plan.endpoints(lambda service, port: ("127.0.0.1", port), Slice.numbered("gw1", 3))
+    assert other.broker_url.endswith("/stackyard-gw1")
+    assert other.result_backend.endswith(":6379/3")
+    assert other.channel_layer_url.endswith(":6379/0")
+    assert other.channel_layer_prefix == "stackyard-gw1"
     assert set(inside.as_env()) == {
         "ORCHESTRATOR_BROKER_URL",
         "ORCHESTRATOR_RESULT_BACKEND",

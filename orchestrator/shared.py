@@ -1,0 +1,325 @@
+"""Sharing one stack: between the processes of a run, and across runs (a kept stack).
+
+:func:`open_stack` is how a process gets a stack. In order:
+
+1. a kept stack (``orchestrator up``, ``--keep-stack``) that is healthy and
+   matches the current images and configuration is attached to; a stale one is
+   removed, with a one-line message saying why, and replaced;
+2. otherwise the run's stack, if another process of the run started it, is
+   attached to;
+3. otherwise this process starts it, under the state directory's lock, and
+   records it; a watchdog removes it if the run's owner process dies.
+
+Shared services (Redis, RabbitMQ, the browser) run once; each process then takes
+a slice (:meth:`Attachment.ensure_slice`): its own vhost, results database,
+channel prefix and worker container. Stopping is the owner's job
+(:func:`finish_run`); a kept stack is stopped only by ``orchestrator down``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+from docker.errors import DockerException, NotFound
+
+from orchestrator.config import Config
+from orchestrator.errors import OrchestratorError
+from orchestrator.images import SERVICES, ImageBuilder, ImageReport
+from orchestrator.owner import KEPT
+from orchestrator.plan import Credentials, Slice, StackPlan
+from orchestrator.services import browser, rabbitmq
+from orchestrator.spec import ServiceSpec
+from orchestrator.stack import Stack, remove_stack
+from orchestrator.state import SliceState, StackState, StateDir
+from orchestrator.waiting import wait_until_ready
+
+Log = Callable[[str], None]
+DATABASE_DIR = "db"
+
+
+@dataclass
+class Attachment:
+    """A process's hold on a stack: the stack, its plan, and where its state lives.
+
+    ``mode`` says how this process got it: ``started``, ``attached`` (started by
+    another process of the run) or ``kept`` (a kept-alive stack).
+    """
+
+    stack: Stack
+    plan: StackPlan
+    state_dir: StateDir
+    mode: str
+    images: dict[str, ImageReport] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def kept(self) -> bool:
+        return self.stack.kept
+
+    def ensure_service(self, name: str, spec: ServiceSpec) -> None:
+        """Have a shared service (the browser) running, started once for the stack."""
+        with self.state_dir.locked():
+            state = self._state()
+            if name in state.containers and name not in self.stack.services():
+                self._adopt(name, state.containers[name], spec)
+            if name not in self.stack.services():
+                self.stack.launch(spec)
+                self.stack.wait(name)
+                state.containers[name] = self.stack.container_ids()[name]
+                self.state_dir.save(state)
+
+    def ensure_slice(self, name: str) -> Slice:
+        """This process's namespace on the stack (vhost, results database, channel prefix)."""
+        with self.state_dir.locked():
+            state = self._state()
+            recorded = state.slices.get(name)
+            if recorded is None:
+                number = 1 + max((s.results_db for s in state.slices.values()), default=0)
+                slice_ = Slice.numbered(name, number)
+                self._add_vhost(slice_.vhost)
+                recorded = SliceState(slice_.vhost, slice_.results_db, slice_.prefix)
+                state.slices[name] = recorded
+                self.state_dir.save(state)
+        return Slice(name, recorded.vhost, recorded.results_db, recorded.prefix)
+
+    def ensure_worker(self, slice_: Slice, database: Path | None) -> str:
+        """The slice's worker container, running on ``database``; returns its node name.
+
+        A recorded worker is reused when it runs on the same database, and
+        restarted when the project's source changed since it started.
+        """
+        recorded = self._state().slices[slice_.name]
+        self._ensure_worker(slice_, recorded, database)
+        with self.state_dir.locked():
+            state = self._state()
+            state.slices[slice_.name] = recorded
+            self.state_dir.save(state)
+        return slice_.node_name
+
+    def _ensure_worker(self, slice_: Slice, recorded: SliceState, database: Path | None) -> None:
+        spec = self.plan.worker_spec(database, slice_)
+        source = source_fingerprint(self.plan.config.path("worker.source"))
+        usable = (
+            recorded.worker is not None
+            and recorded.database == (str(database) if database else None)
+            and self._adopt(spec.name, recorded.worker, spec)
+        )
+        if usable and recorded.source != source:
+            self.stack.log(f"worker {slice_.name}: project source changed; restarting it")
+            container = self.stack.container(spec.name)
+            container.restart(timeout=5)
+            wait_until_ready(
+                spec.name, container, spec.probe, self.stack.locate, spec.startup_timeout
+            )
+        elif not usable:
+            if spec.name in self.stack.services():
+                self.stack.drop(spec.name)
+            self.stack.launch(spec)
+            self.stack.wait(spec.name)
+        recorded.worker = self.stack.container_ids()[spec.name]
+        recorded.database = str(database) if database else None
+        recorded.source = source
+
+    def _adopt(self, name: str, container_id: str, spec: ServiceSpec) -> bool:
+        """Take a container another process started into this process's stack object."""
+        if name in self.stack.services():
+            return True
+        try:
+            container = self.stack.client.containers.get(container_id)
+        except NotFound:
+            return False
+        if container.status != "running":
+            container.remove(force=True)
+            return False
+        self.stack.adopt(name, container, spec)
+        return True
+
+    def _add_vhost(self, vhost: str) -> None:
+        user = self.plan.credentials.rabbitmq_user
+        script = (
+            f"rabbitmqctl -q add_vhost {shlex.quote(vhost)}; "
+            f"rabbitmqctl -q set_permissions -p {shlex.quote(vhost)} {shlex.quote(user)} "
+            "'.*' '.*' '.*'"
+        )
+        result = self.stack.container(rabbitmq.NAME).exec_run(["sh", "-c", script])
+        if result.exit_code != 0:
+            raw = result.output if isinstance(result.output, bytes) else b"".join(result.output)
+            output = raw.decode(errors="replace").strip()
+            raise OrchestratorError(f"could not create RabbitMQ vhost {vhost!r}: {output}")
+
+    def _state(self) -> StackState:
+        state = self.state_dir.load()
+        if state is None or state.stack_id != self.stack.id:
+            raise OrchestratorError(
+                f"stack {self.stack.id} was stopped while this process used it "
+                f"(state in {self.state_dir.path} is gone)"
+            )
+        return state
+
+
+def source_fingerprint(directory: Path) -> str:
+    """Changes when a Python file under ``directory`` is added, removed or modified."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob("*.py")):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(directory)}:{stat.st_mtime_ns}:{stat.st_size}\n".encode())
+    return digest.hexdigest()[:12]
+
+
+def configuration_fingerprint(config: Config, images: dict[str, str]) -> str:
+    document = json.dumps({"images": images, "config": dict(config.values)}, sort_keys=True)
+    return hashlib.sha256(document.encode()).hexdigest()[:12]
+
+
+def kept_dir(config: Config) -> StateDir:
+    return StateDir(config.path("state_dir"))
+
+
+def database_dir(config: Config) -> Path:
+    """Where slices' SQLite test databases live (mounted into worker containers)."""
+    return config.path("state_dir") / DATABASE_DIR
+
+
+def all_specs(plan: StackPlan, state: StackState) -> dict[str, ServiceSpec]:
+    specs = {spec.name: spec for spec in plan.broker_specs()}
+    specs[browser.NAME] = plan.browser_spec()
+    for name, recorded in state.slices.items():
+        slice_ = Slice(name, recorded.vhost, recorded.results_db, recorded.prefix)
+        database = Path(recorded.database) if recorded.database else None
+        spec = plan.worker_spec(database, slice_)
+        specs[spec.name] = spec
+    return specs
+
+
+def open_stack(
+    client: docker.DockerClient,
+    config: Config,
+    run_dir: Path,
+    owner: str,
+    keep: bool = False,
+    log: Log = print,
+) -> Attachment:
+    """Attach to the kept stack or the run's stack, or start one (see the module docstring)."""
+    began = time.monotonic()
+    kept = kept_dir(config)
+    with kept.locked():
+        state = kept.load()
+        if state is not None:
+            attachment = _attach_if_usable(client, config, kept, state, log)
+            if attachment is not None:
+                attachment.seconds = time.monotonic() - began
+                return attachment
+        if keep:
+            attachment = _start(client, config, kept, KEPT, log)
+            attachment.seconds = time.monotonic() - began
+            return attachment
+    run = StateDir(run_dir)
+    with run.locked():
+        state = run.load()
+        if state is not None:
+            attachment = _attach(client, config, run, state, "attached", log)
+        else:
+            attachment = _start(client, config, run, owner, log)
+            _start_watchdog(owner, attachment.stack.id, run)
+    attachment.seconds = time.monotonic() - began
+    return attachment
+
+
+def _attach_if_usable(
+    client: docker.DockerClient, config: Config, kept: StateDir, state: StackState, log: Log
+) -> Attachment | None:
+    reason = ""
+    try:
+        builder = ImageBuilder(client, config, log)
+        current = {service: builder.reference(service) for service in SERVICES}
+        if configuration_fingerprint(config, current) != state.fingerprint:
+            reason = "its images or configuration changed"
+        else:
+            attachment = _attach(client, config, kept, state, "kept", log)
+            problems = attachment.stack.unhealthy()
+            if not problems:
+                return attachment
+            reason = "; ".join(f"{name}: {problem}" for name, problem in problems.items())
+    except (NotFound, DockerException, OrchestratorError) as error:
+        reason = f"it cannot be reached ({error})"
+    log(f"replacing kept stack {state.stack_id}: {reason}")
+    remove_stack(client, state.stack_id)
+    kept.remove()
+    return None
+
+
+def _attach(
+    client: docker.DockerClient,
+    config: Config,
+    state_dir: StateDir,
+    state: StackState,
+    mode: str,
+    log: Log,
+) -> Attachment:
+    plan = StackPlan(config, state.images, Credentials(**state.credentials))
+    specs = all_specs(plan, state)
+    stack = Stack.attach(
+        client, state.stack_id, state.owner, state.containers, specs, state.kept, log
+    )
+    return Attachment(stack, plan, state_dir, mode)
+
+
+def _start(
+    client: docker.DockerClient, config: Config, state_dir: StateDir, owner: str, log: Log
+) -> Attachment:
+    reports = ImageBuilder(client, config, log).ensure(SERVICES)
+    images = {name: report.reference for name, report in reports.items()}
+    plan = StackPlan(config, images, Credentials.generate())
+    stack = Stack(client, owner=owner, log=log, kept=owner == KEPT)
+    stack.start(plan.broker_specs())
+    state = StackState(
+        stack_id=stack.id,
+        owner=owner,
+        kept=owner == KEPT,
+        fingerprint=configuration_fingerprint(config, images),
+        images=images,
+        credentials=plan.credentials.as_dict(),
+        containers=stack.container_ids(),
+    )
+    state_dir.save(state)
+    return Attachment(stack, plan, state_dir, "started", reports)
+
+
+def _start_watchdog(owner: str, stack_id: str, state_dir: StateDir) -> None:
+    command = [sys.executable, "-m", "orchestrator.watchdog", owner, stack_id, str(state_dir.path)]
+    launched = subprocess.run(
+        command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, check=False
+    )
+    if launched.returncode != 0 or not launched.stdout.strip().isdigit():
+        raise OrchestratorError(f"could not start the stack's watchdog: {launched.stderr.strip()}")
+    state = state_dir.load()
+    if state is not None:
+        state.watchdog_pid = int(launched.stdout.strip())
+        state_dir.save(state)
+
+
+def finish_run(client: docker.DockerClient, run_dir: Path) -> bool:
+    """Stop the run's own stack (never a kept one); return whether there was one."""
+    run = StateDir(run_dir)
+    with run.locked():
+        state = run.load()
+        if state is None:
+            return False
+        if state.watchdog_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(state.watchdog_pid, signal.SIGTERM)
+        remove_stack(client, state.stack_id)
+        run.remove()
+    return True

@@ -1,0 +1,129 @@
+"""The state file of a stack: what a process needs to attach to a stack it did not start.
+
+One directory holds one stack's ``stack.json`` (mode 0600: it holds credentials)
+and ``stack.lock``. The lock serialises starting, attaching and stopping between
+the processes of a run (xdist workers) and between runs (a kept stack). Writes
+are atomic (temporary file, then rename).
+
+Shape of ``stack.json``::
+
+    {"stack_id": "3f9c01ab", "owner": "host:4242:881234", "kept": false,
+     "fingerprint": "9a1b2c3d4e5f", "images": {"redis": "stackyard/redis:1e78..."},
+     "credentials": {"redis_password": "...", "rabbitmq_user": "...", ...},
+     "containers": {"redis": "<id>", "rabbitmq": "<id>", "browser": "<id>"},
+     "slices": {"gw0": {"vhost": "stackyard-gw0", "results_db": 1, "prefix": "stackyard-gw0",
+                        "worker": "<id>", "database": "/path/test_gw0.sqlite3",
+                        "source": "<fingerprint>"}},
+     "headed": false, "watchdog_pid": 4250, "created": 1795350000.0}
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import OrchestratorError
+
+STATE_FILE = "stack.json"
+LOCK_FILE = "stack.lock"
+LOCK_POLL = 0.05
+# The holder may be building images on a first run (minutes) before it releases.
+LOCK_TIMEOUT = 1800.0
+
+
+@dataclass
+class SliceState:
+    """One process's namespace on a shared stack (an xdist worker's, or ``main``)."""
+
+    vhost: str
+    results_db: int
+    prefix: str
+    worker: str | None = None
+    database: str | None = None
+    source: str = ""
+
+
+@dataclass
+class StackState:
+    stack_id: str
+    owner: str
+    kept: bool
+    fingerprint: str
+    images: dict[str, str]
+    credentials: dict[str, str]
+    containers: dict[str, str] = field(default_factory=dict)
+    slices: dict[str, SliceState] = field(default_factory=dict)
+    headed: bool = False
+    watchdog_pid: int | None = None
+    created: float = field(default_factory=time.time)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StackState:
+        slices = {name: SliceState(**value) for name, value in data.pop("slices", {}).items()}
+        return cls(slices=slices, **data)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class StateDir:
+    """The directory of one stack's state file and lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def file(self) -> Path:
+        return self.path / STATE_FILE
+
+    @contextmanager
+    def locked(self, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+        """Hold the directory's lock (bounded wait; the holder may be building images)."""
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.path / LOCK_FILE, "a") as handle:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as error:
+                    if error.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    if time.monotonic() > deadline:
+                        raise OrchestratorError(
+                            f"waited {timeout:g}s for the stack lock in {self.path}; another "
+                            "process holds it (a run still starting its stack?)"
+                        ) from None
+                    time.sleep(LOCK_POLL)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def load(self) -> StackState | None:
+        try:
+            data = json.loads(self.file.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError as error:
+            raise OrchestratorError(f"{self.file} is not valid JSON ({error}); remove it") from None
+        return StackState.from_json(data)
+
+    def save(self, state: StackState) -> None:
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temporary = self.file.with_suffix(".tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(state.to_json(), handle, indent=1)
+        os.replace(temporary, self.file)
+
+    def remove(self) -> None:
+        self.file.unlink(missing_ok=True)
