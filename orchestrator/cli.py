@@ -8,12 +8,16 @@ without a traceback.
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from orchestrator import __version__
-from orchestrator.config import find_project_root, load_config
+from orchestrator.config import Config, find_project_root, load_config
 from orchestrator.errors import OrchestratorError
 
 DESCRIPTION = (
@@ -30,7 +34,7 @@ def images_build(args: argparse.Namespace) -> int:
     from orchestrator.engine import connect
     from orchestrator.images import SERVICES, ImageBuilder
 
-    config = load_config(find_project_root(Path(args.project)))
+    config = _config(args)
     client = connect()
     reports = ImageBuilder(client, config, log=_log).ensure(args.services or SERVICES)
     for report in reports.values():
@@ -51,6 +55,90 @@ def images_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(find_project_root(Path(args.project)))
+
+
+def stack_up(args: argparse.Namespace) -> int:
+    from orchestrator import kept
+    from orchestrator.engine import connect
+
+    config = _config(args)
+    started = time.monotonic()
+    attachment = kept.up(connect(), config, args.workers, _log)
+    how = "started" if attachment.mode == "started" else "already running"
+    _log(f"kept stack {attachment.stack.id} {how} ({time.monotonic() - started:.1f}s)")
+    _print_status(kept.status(attachment))
+    return 0
+
+
+def stack_status(args: argparse.Namespace) -> int:
+    from orchestrator import kept
+    from orchestrator.engine import connect
+
+    attachment = kept.attach_kept(connect(), _config(args))
+    print(f"kept stack {attachment.stack.id}")
+    _print_status(kept.status(attachment))
+    return 0
+
+
+def _print_status(rows: list[Any]) -> None:
+    print(f"{'SERVICE':<14} {'IMAGE':<34} {'ENDPOINT':<22} {'UPTIME':>7}  HEALTH")
+    for row in rows:
+        print(f"{row.service:<14} {row.image:<34} {row.endpoint:<22} {row.uptime:>7}  {row.health}")
+
+
+def stack_logs(args: argparse.Namespace) -> int:
+    from orchestrator import kept
+    from orchestrator.engine import connect
+
+    client = connect()
+    attachment = kept.attach_kept(client, _config(args))
+    try:
+        for chunk in kept.follow_logs(client, attachment, args.service, args.follow, args.tail):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def stack_env(args: argparse.Namespace) -> int:
+    from orchestrator import kept
+    from orchestrator.engine import connect
+
+    config = _config(args)
+    attachment = kept.attach_kept(connect(), config)
+    for name, value in kept.environment(attachment, args.slice, config).items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+def stack_down(args: argparse.Namespace) -> int:
+    from orchestrator import kept
+    from orchestrator.engine import connect
+
+    removed = kept.down(connect(), _config(args))
+    _log(f"removed {removed} containers and networks" if removed else "no kept stack to remove")
+    return 0
+
+
+def stack_prune(args: argparse.Namespace) -> int:
+    from orchestrator import kept
+    from orchestrator.engine import connect
+
+    gone = kept.prune(connect(), dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for leftover in gone:
+        print(
+            f"{verb} stack {leftover.stack_id} of {leftover.owner} (gone): "
+            f"{leftover.containers} containers, {leftover.networks} networks"
+        )
+    if not gone:
+        print("nothing to prune")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the console script."""
     parser = argparse.ArgumentParser(prog="orchestrator", description=DESCRIPTION)
@@ -68,6 +156,32 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(handler=images_build)
     listing = image_commands.add_parser("list", help="list the images the orchestrator built")
     listing.set_defaults(handler=images_list)
+
+    up = commands.add_parser("up", help="start a kept-alive stack that test runs attach to")
+    up.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker containers to start ahead, one per xdist worker (default: one per core)",
+    )
+    up.set_defaults(handler=stack_up)
+    commands.add_parser("status", help="services of the kept stack").set_defaults(
+        handler=stack_status
+    )
+    logs = commands.add_parser("logs", help="a service's log (redis, rabbitmq, browser, ...)")
+    logs.add_argument("service")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("--tail", type=int, default=200, help="lines of history (default 200)")
+    logs.set_defaults(handler=stack_logs)
+    env = commands.add_parser("env", help="shell export lines for the kept stack's endpoints")
+    env.add_argument("--slice", default="main", help="the slice (main, gw0, gw1...)")
+    env.set_defaults(handler=stack_env)
+    commands.add_parser("down", help="remove the kept stack").set_defaults(handler=stack_down)
+    prune = commands.add_parser(
+        "prune", help="remove stacks left by runs that died (kept stacks are never touched)"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="only say what would go")
+    prune.set_defaults(handler=stack_prune)
     return parser
 
 

@@ -4,7 +4,7 @@
 
 1. a kept stack (``orchestrator up``, ``--keep-stack``) that is healthy and
    matches the current images and configuration is attached to; a stale one is
-   removed, with a one-line message saying why, and replaced;
+   removed, with a one-line message saying why, and replaced by a new kept one;
 2. otherwise the run's stack, if another process of the run started it, is
    attached to;
 3. otherwise this process starts it, under the state directory's lock, and
@@ -221,6 +221,7 @@ def open_stack(
             if attachment is not None:
                 attachment.seconds = time.monotonic() - began
                 return attachment
+            keep = True  # a stale kept stack is replaced by a kept one
         if keep:
             attachment = _start(client, config, kept, KEPT, log)
             attachment.seconds = time.monotonic() - began
@@ -229,7 +230,7 @@ def open_stack(
     with run.locked():
         state = run.load()
         if state is not None:
-            attachment = _attach(client, config, run, state, "attached", log)
+            attachment = attach_state(client, config, run, state, "attached", log)
         else:
             attachment = _start(client, config, run, owner, log)
             _start_watchdog(owner, attachment.stack.id, run)
@@ -247,7 +248,7 @@ def _attach_if_usable(
         if configuration_fingerprint(config, current) != state.fingerprint:
             reason = "its images or configuration changed"
         else:
-            attachment = _attach(client, config, kept, state, "kept", log)
+            attachment = attach_state(client, config, kept, state, "kept", log)
             problems = attachment.stack.unhealthy()
             if not problems:
                 return attachment
@@ -260,7 +261,7 @@ def _attach_if_usable(
     return None
 
 
-def _attach(
+def attach_state(
     client: docker.DockerClient,
     config: Config,
     state_dir: StateDir,
@@ -273,6 +274,11 @@ def _attach(
     stack = Stack.attach(
         client, state.stack_id, state.owner, state.containers, specs, state.kept, log
     )
+    for name, recorded in state.slices.items():
+        worker_name = Slice(name, recorded.vhost, recorded.results_db, recorded.prefix).worker_name
+        if recorded.worker:
+            with contextlib.suppress(NotFound):  # a missing worker is started again on demand
+                stack.adopt(worker_name, client.containers.get(recorded.worker), specs[worker_name])
     return Attachment(stack, plan, state_dir, mode)
 
 

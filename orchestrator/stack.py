@@ -128,12 +128,16 @@ class Stack:
         for name, container in list(self._containers.items()):
             try:
                 container.reload()
-                if container.status != "running":
-                    problems[name] = f"container {describe_state(container)}"
+                if container.status == "running":
+                    self._specs[name].probe.attempt(self.locate)
                     continue
-                self._specs[name].probe.attempt(self.locate)
-            except (NotReadyYet, OSError, DockerException) as error:
-                problems[name] = f"{type(error).__name__}: {error}"
+            except (NotReadyYet, OSError, DockerException, OrchestratorError) as error:
+                with contextlib.suppress(DockerException):
+                    container.reload()
+                if container.status == "running":
+                    problems[name] = f"{type(error).__name__}: {error}"
+                    continue
+            problems[name] = f"container {describe_state(container)}"
         return problems
 
     def drop(self, name: str) -> None:

@@ -1,0 +1,169 @@
+"""Kept-alive stacks for local debugging, and pruning what crashed runs left behind.
+
+``orchestrator up`` starts a stack that outlives any run (owner ``kept``, label
+``io.stackyard.kept=true``); test runs attach to it in well under a second and
+never stop it; ``orchestrator down`` removes it. ``prune`` removes stacks whose
+owner process is gone, never a kept stack, never a container it did not create.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+import docker
+from docker.errors import NotFound
+
+from orchestrator.config import Config
+from orchestrator.engine import LABEL_KEPT, LABEL_MANAGED, LABEL_OWNER, LABEL_STACK
+from orchestrator.errors import OrchestratorError
+from orchestrator.owner import KEPT, owner_alive
+from orchestrator.plan import Slice
+from orchestrator.services import browser, rabbitmq, redis
+from orchestrator.shared import Attachment, attach_state, database_dir, kept_dir, open_stack
+from orchestrator.stack import remove_stack
+
+Log = Callable[[str], None]
+PORTS = {redis.NAME: redis.PORT, rabbitmq.NAME: rabbitmq.PORT, browser.NAME: browser.PORT}
+
+
+def slice_names(workers: int) -> list[str]:
+    """The slices test runs use: ``main`` (no xdist) and ``gw0``... for ``-n workers``."""
+    return ["main", *(f"gw{number}" for number in range(workers))]
+
+
+def up(client: docker.DockerClient, config: Config, workers: int, log: Log) -> Attachment:
+    """Start (or find) the kept stack, with the browser and a worker per slice ready."""
+    attachment = open_stack(client, config, kept_dir(config).path, KEPT, keep=True, log=log)
+    attachment.ensure_service(browser.NAME, attachment.plan.browser_spec())
+    slices = [attachment.ensure_slice(name) for name in slice_names(workers)]
+    databases = database_dir(config)
+    databases.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def start_worker(slice_: Slice) -> str:
+        return attachment.ensure_worker(slice_, databases / f"{slice_.name}.sqlite3")
+
+    with ThreadPoolExecutor(max_workers=len(slices)) as pool:
+        list(pool.map(start_worker, slices))
+    return attachment
+
+
+def attach_kept(client: docker.DockerClient, config: Config) -> Attachment:
+    """The kept stack as it is (not repaired: ``status`` shows what is wrong)."""
+    state_dir = kept_dir(config)
+    state = state_dir.load()
+    if state is None:
+        raise OrchestratorError(
+            f"no kept stack for {config.root} (no {state_dir.file}); "
+            "start one with `orchestrator up`"
+        )
+    try:
+        return attach_state(client, config, state_dir, state, "kept", lambda message: None)
+    except NotFound as error:
+        raise OrchestratorError(
+            f"kept stack {state.stack_id} is broken ({error}); `orchestrator up` replaces it"
+        ) from None
+
+
+def down(client: docker.DockerClient, config: Config) -> int:
+    """Remove the kept stack; return how many containers and networks went."""
+    state_dir = kept_dir(config)
+    with state_dir.locked():
+        state = state_dir.load()
+        if state is None:
+            return 0
+        removed = remove_stack(client, state.stack_id)
+        state_dir.remove()
+    return removed
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    service: str
+    image: str
+    endpoint: str
+    health: str
+    uptime: str
+
+
+def status(attachment: Attachment) -> list[ServiceStatus]:
+    stack = attachment.stack
+    problems = stack.unhealthy()
+    rows = []
+    for name in stack.services():
+        container = stack.container(name)
+        port = PORTS.get(name)
+        endpoint = "{}:{}".format(*stack.locate(name, port)) if port else "(on the stack network)"
+        started = datetime.fromisoformat(container.attrs["State"]["StartedAt"][:26] + "+00:00")
+        uptime = _duration(time.time() - started.timestamp())
+        health = problems.get(name, "ready")
+        image = container.attrs["Config"]["Image"]
+        rows.append(ServiceStatus(name, image, endpoint, health, uptime))
+    return rows
+
+
+def _duration(seconds: float) -> str:
+    minutes, second = divmod(int(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}h{minute:02d}m" if hours else f"{minute}m{second:02d}s"
+
+
+def environment(attachment: Attachment, slice_name: str, config: Config) -> dict[str, str]:
+    """What a shell, the app or a debugger needs to use one slice of the kept stack."""
+    slice_ = attachment.ensure_slice(slice_name)
+    variables = attachment.plan.endpoints(attachment.stack.locate, slice_).as_env()
+    variables["ORCHESTRATOR_DATABASE_PATH"] = str(database_dir(config) / f"{slice_name}.sqlite3")
+    return variables
+
+
+def follow_logs(
+    client: docker.DockerClient, attachment: Attachment, service: str, follow: bool, tail: int
+) -> Iterator[bytes]:
+    if service not in attachment.stack.services():
+        known = ", ".join(attachment.stack.services())
+        raise OrchestratorError(f"the kept stack has no service {service!r}; it has: {known}")
+    container = attachment.stack.container(service)
+    if follow:
+        yield from container.logs(stream=True, follow=True, tail=tail)
+    else:
+        yield bytes(container.logs(tail=tail))
+
+
+@dataclass(frozen=True)
+class Leftover:
+    stack_id: str
+    owner: str
+    containers: int
+    networks: int
+
+
+def prune(client: docker.DockerClient, dry_run: bool = False) -> list[Leftover]:
+    """Remove stacks whose owner process is gone; kept stacks and foreign containers stay."""
+    managed: dict[str, str | list[str] | bool] = {"label": f"{LABEL_MANAGED}=true"}
+    owners: dict[str, tuple[str, bool]] = {}
+    counts: dict[str, list[int]] = {}
+    for container in client.containers.list(all=True, filters=managed):
+        labels = container.labels
+        stack_id = labels.get(LABEL_STACK)
+        if stack_id:
+            owners[stack_id] = (labels.get(LABEL_OWNER, ""), labels.get(LABEL_KEPT) == "true")
+            counts.setdefault(stack_id, [0, 0])[0] += 1
+    for network in client.networks.list(filters=managed):
+        labels = network.attrs.get("Labels") or {}
+        stack_id = labels.get(LABEL_STACK)
+        if stack_id:
+            owners.setdefault(
+                stack_id, (labels.get(LABEL_OWNER, ""), labels.get(LABEL_KEPT) == "true")
+            )
+            counts.setdefault(stack_id, [0, 0])[1] += 1
+    gone = []
+    for stack_id, (owner, kept) in sorted(owners.items()):
+        if kept or owner == KEPT or not owner or owner_alive(owner):
+            continue
+        if not dry_run:
+            remove_stack(client, stack_id)
+        gone.append(Leftover(stack_id, owner, *counts[stack_id]))
+    return gone

@@ -1,0 +1,39 @@
+"""Run pytest sessions inside a test, against this project's configuration."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+RUN_TIMEOUT = 300
+
+
+def inner_command(root: Path, test_file: Path, *args: str) -> list[str]:
+    command = [sys.executable, "-m", "pytest", str(test_file), "--rootdir", str(root)]
+    return [*command, "-c", str(root / "pyproject.toml"), "-p", "no:cacheprovider", *args]
+
+
+def inner_environment(state_dir: Path, **extra: str) -> dict[str, str]:
+    """Its own state directory: the inner run's test databases and kept stack are its own."""
+    return {**os.environ, "ORCHESTRATOR_STATE_DIR": str(state_dir), **extra}
+
+
+def write_test(directory: Path, source: str, name: str = "test_inner.py") -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def run_inner(
+    root: Path, test_file: Path, state_dir: Path, *args: str, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        inner_command(root, test_file, *args),
+        cwd=root,
+        env=inner_environment(state_dir, **extra_env),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
