@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed
 # pytest-xdist: one worker per core; loadscope keeps a module's (or class's) tests together.
 XDIST ?= -n auto --dist loadscope
 PYTEST_ARGS ?=
+# KEEP=1: leave the stack a run starts running for the next runs (`orchestrator down` stops it).
+KEEP ?=
+KEEP_ARGS := $(if $(KEEP),--keep-stack)
 
 .PHONY: help venv engine images test test-fast test-integration bench lint lock clean
 
@@ -21,7 +24,7 @@ help:
 	@echo "make lint               ruff and mypy (strict on orchestrator/)"
 	@echo "make lock               refresh constraints.txt from the current virtualenv"
 	@echo "make clean              remove the virtualenv and caches"
-	@echo "variables: PYTHON=$(PYTHON) XDIST='$(XDIST)' PYTEST_ARGS='$(PYTEST_ARGS)'"
+	@echo "variables: PYTHON=$(PYTHON) XDIST='$(XDIST)' PYTEST_ARGS='$(PYTEST_ARGS)' KEEP=$(KEEP)"
 
 $(STAMP): pyproject.toml constraints.txt ci/venv.sh
 	ci/venv.sh "$(PYTHON)" "$(VENV)"
@@ -39,7 +42,7 @@ images: $(STAMP) engine
 	$(BIN)/orchestrator images build
 
 test-integration: images
-	$(BIN)/pytest -m integration $(XDIST) $(PYTEST_ARGS)
+	$(BIN)/pytest -m integration $(XDIST) $(KEEP_ARGS) $(PYTEST_ARGS)
 
 test: test-fast test-integration
 
