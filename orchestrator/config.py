@@ -69,6 +69,7 @@ class Config:
 
     root: Path
     values: Mapping[str, Any]
+    declared: bool = False  # the project has a [tool.orchestrator] table
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -131,12 +132,14 @@ def load_config(root: Path, environ: Mapping[str, str] | None = None) -> Config:
     environ = os.environ if environ is None else environ
     pyproject = root / "pyproject.toml"
     table: dict[str, Any] = {}
+    tool_tables: dict[str, Any] = {}
     if pyproject.is_file():
         try:
             document = tomllib.loads(pyproject.read_text())
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{pyproject} is not valid TOML: {error}") from None
-        table = document.get("tool", {}).get("orchestrator", {})
+        tool_tables = document.get("tool", {})
+        table = tool_tables.get("orchestrator", {})
     origin = f"[tool.orchestrator] in {pyproject}"
     given = _flatten(table)
     unknown = sorted(set(given) - set(KEYS))
@@ -152,7 +155,7 @@ def load_config(root: Path, environ: Mapping[str, str] | None = None) -> Config:
             values[key] = _convert(key, spec, given[key], origin)
         else:
             values[key] = spec.default
-    return Config(root=root.resolve(), values=values)
+    return Config(root=root.resolve(), values=values, declared="orchestrator" in tool_tables)
 
 
 def find_project_root(start: Path) -> Path:

@@ -37,9 +37,11 @@ def slice_names(workers: int) -> list[str]:
 
 def up(client: docker.DockerClient, config: Config, workers: int, log: Log) -> Attachment:
     """Start (or find) the kept stack, with the browser and a worker per slice ready."""
-    attachment = open_stack(client, config, kept_dir(config).path, KEPT, keep=True, log=log)
+    names = slice_names(workers)
+    state_dir = kept_dir(config).path
+    attachment = open_stack(client, config, state_dir, KEPT, keep=True, log=log, slices=names)
     attachment.ensure_service(browser.NAME, attachment.plan.browser_spec())
-    slices = [attachment.ensure_slice(name) for name in slice_names(workers)]
+    slices = [attachment.ensure_slice(name) for name in names]
     databases = database_dir(config)
     databases.mkdir(parents=True, exist_ok=True, mode=0o700)
 

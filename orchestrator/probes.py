@@ -132,7 +132,9 @@ class CeleryPing:
         return f"Celery control ping of {self.destination} via the broker"
 
     def attempt(self, locate: Locate) -> None:
+        import amqp
         from celery import Celery
+        from kombu.exceptions import OperationalError
 
         app = Celery("stackyard-probe", broker=self.broker_url(locate), set_as_current=False)
         app.conf.broker_connection_retry_on_startup = False
@@ -140,6 +142,9 @@ class CeleryPing:
         try:
             # Returns as soon as the destination answers; the timeout only bounds a miss.
             replies = app.control.ping(destination=[self.destination], timeout=0.2)
+        except (amqp.exceptions.AMQPError, OperationalError) as error:
+            # e.g. the worker's vhost is created a moment after the broker is up
+            raise NotReadyYet(f"{type(error).__name__}: {error}") from None
         finally:
             app.close()
         if not any(self.destination in reply for reply in replies):

@@ -1,8 +1,9 @@
 """Start a Celery worker as soon as its broker accepts connections.
 
 The container is started together with the brokers: importing Django and the
-project's tasks (the slow part) happens while RabbitMQ is still booting, then
-the broker's port is polled every 50 ms instead of Celery's 2 s reconnect steps.
+project's tasks (the slow part) happens while RabbitMQ is still booting, then a
+login to the worker's vhost is tried every 50 ms instead of Celery's 2 s
+reconnect steps (the vhost itself may be created a moment after the broker is up).
 
 Environment: CELERY_APP (``package.module`` or ``package.module:app``),
 ORCHESTRATOR_BROKER_URL, optional ORCHESTRATOR_BROKER_WAIT (seconds, default 120).
@@ -11,10 +12,9 @@ Arguments are passed to ``celery worker``.
 
 import importlib
 import os
-import socket
 import sys
 import time
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 POLL_INTERVAL = 0.05
 
@@ -32,18 +32,35 @@ def load_app(spec: str):
 
 
 def wait_for_broker(url: str, timeout: float) -> None:
+    """Poll until an AMQP login to the URL's vhost succeeds.
+
+    The vhost may be created only after the broker is up (each test process gets
+    its own), so an open port is not enough.
+    """
+    import amqp
+
     parts = urlsplit(url)
-    address = (parts.hostname or "localhost", parts.port or 5672)
     deadline = time.monotonic() + timeout
     while True:
+        connection = amqp.Connection(
+            f"{parts.hostname or 'localhost'}:{parts.port or 5672}",
+            userid=unquote(parts.username or "guest"),
+            password=unquote(parts.password or "guest"),
+            virtual_host=unquote(parts.path[1:]) or "/",
+            connect_timeout=1,
+        )
         try:
-            socket.create_connection(address, timeout=1).close()
+            connection.connect()
             return
-        except OSError as error:
+        except (OSError, amqp.exceptions.AMQPError) as error:
             if time.monotonic() > deadline:
-                message = f"boot.py: broker {address} not reachable after {timeout}s: {error}"
+                message = (
+                    f"boot.py: no AMQP login to {url.split('@')[-1]} after {timeout}s: {error}"
+                )
                 raise SystemExit(message) from None
             time.sleep(POLL_INTERVAL)
+        finally:
+            connection.collect()
 
 
 def main() -> None:

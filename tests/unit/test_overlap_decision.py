@@ -23,7 +23,8 @@ def project(pytester):
         (("tests",), True),
         (("tests/integration",), True),
         (("tests/unit",), False),
-        (("tests/unit", "-m", "integration"), False),
+        (("tests/unit", "-m", "integration"), True),
+        (("tests/unit", "-m", "not browser"), False),
         (("tests/integration/test_x.py::test_y",), True),
     ],
 )
