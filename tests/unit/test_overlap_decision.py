@@ -2,7 +2,7 @@
 
 import pytest
 
-from fixtures.run import may_select_integration
+from fixtures.run import may_select_integration, run_key
 
 
 @pytest.fixture
@@ -32,3 +32,22 @@ def test_decision(project, args, expected):
     config = project.parseconfigure("-p", "no:django", "-p", "no:xdist", "-p", "no:asyncio", *args)
 
     assert may_select_integration(config) is expected
+
+
+@pytest.mark.parametrize(
+    ("pyproject", "extra", "starts"),
+    [
+        ("", (), False),  # no [tool.orchestrator]: not a project of ours
+        ("[tool.orchestrator]\n", ("--collect-only",), False),
+        ("[tool.orchestrator]\n", ("-o", "orchestrator_overlap=false"), False),
+        ("[tool.orchestrator]\n", ("-m", "not integration"), False),
+    ],
+)
+def test_no_early_start_unless_wanted(project, pyproject, extra, starts):
+    project.makepyprojecttoml(pyproject)
+
+    config = project.parseconfigure(
+        "-p", "no:django", "-p", "no:xdist", "-p", "no:asyncio", "-m", "integration", *extra
+    )
+
+    assert (config.stash[run_key]._future is not None) is starts
