@@ -65,10 +65,10 @@ def stack_up(args: argparse.Namespace) -> int:
 
     config = _config(args)
     started = time.monotonic()
-    attachment = kept.up(connect(), config, args.workers, _log)
+    attachment = kept.up(connect(), config, args.workers, _log, headed=args.headed)
     how = "started" if attachment.mode == "started" else "already running"
     _log(f"kept stack {attachment.stack.id} {how} ({time.monotonic() - started:.1f}s)")
-    _print_status(kept.status(attachment))
+    _print_status(kept.status(attachment), kept.viewer(attachment))
     return 0
 
 
@@ -78,14 +78,16 @@ def stack_status(args: argparse.Namespace) -> int:
 
     attachment = kept.attach_kept(connect(), _config(args))
     print(f"kept stack {attachment.stack.id}")
-    _print_status(kept.status(attachment))
+    _print_status(kept.status(attachment), kept.viewer(attachment))
     return 0
 
 
-def _print_status(rows: list[Any]) -> None:
+def _print_status(rows: list[Any], viewer: str | None) -> None:
     print(f"{'SERVICE':<14} {'IMAGE':<34} {'ENDPOINT':<22} {'UPTIME':>7}  HEALTH")
     for row in rows:
         print(f"{row.service:<14} {row.image:<34} {row.endpoint:<22} {row.uptime:>7}  {row.health}")
+    if viewer:
+        print(viewer)
 
 
 def stack_logs(args: argparse.Namespace) -> int:
@@ -163,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=os.cpu_count() or 1,
         help="worker containers to start ahead, one per xdist worker (default: one per core)",
+    )
+    up.add_argument(
+        "--headed",
+        action="store_true",
+        help="draw the browser on a virtual display to watch over VNC/noVNC (headless if absent)",
     )
     up.set_defaults(handler=stack_up)
     commands.add_parser("status", help="services of the kept stack").set_defaults(

@@ -35,12 +35,19 @@ def slice_names(workers: int) -> list[str]:
     return ["main", *(f"gw{number}" for number in range(workers))]
 
 
-def up(client: docker.DockerClient, config: Config, workers: int, log: Log) -> Attachment:
-    """Start (or find) the kept stack, with the browser and a worker per slice ready."""
+def up(
+    client: docker.DockerClient, config: Config, workers: int, log: Log, headed: bool = False
+) -> Attachment:
+    """Start (or find) the kept stack, with the browser and a worker per slice ready.
+
+    ``headed``: the browser draws on a virtual display a person can watch over VNC.
+    """
     names = slice_names(workers)
     state_dir = kept_dir(config).path
     attachment = open_stack(client, config, state_dir, KEPT, keep=True, log=log, slices=names)
-    attachment.ensure_service(browser.NAME, attachment.plan.browser_spec())
+    if attachment.headed != headed:
+        attachment.set_headed(headed)
+    attachment.ensure_browser()
     slices = [attachment.ensure_slice(name) for name in names]
     databases = database_dir(config)
     databases.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -105,6 +112,18 @@ def status(attachment: Attachment) -> list[ServiceStatus]:
         image = container.attrs["Config"]["Image"]
         rows.append(ServiceStatus(name, image, endpoint, health, uptime))
     return rows
+
+
+def viewer(attachment: Attachment) -> str | None:
+    """How to watch the kept stack's headed browser, or None when it is headless."""
+    stack = attachment.stack
+    if not attachment.headed or browser.NAME not in stack.services():
+        return None
+    host, vnc_port = stack.locate(browser.NAME, browser.VNC_PORT)
+    novnc_port = stack.locate(browser.NAME, browser.NOVNC_PORT)[1]
+    vnc, web = browser.viewer_urls(host, vnc_port, novnc_port)
+    password = attachment.plan.credentials.vnc_password
+    return f"watch the browser: {web} or {vnc} (password {password})"
 
 
 def _duration(seconds: float) -> str:

@@ -58,6 +58,7 @@ class Credentials:
     rabbitmq_user: str
     rabbitmq_password: str
     vhost: str
+    vnc_password: str = ""
 
     @classmethod
     def generate(cls) -> Credentials:
@@ -66,6 +67,7 @@ class Credentials:
             rabbitmq_user=f"stackyard-{secrets.token_hex(4)}",
             rabbitmq_password=secrets.token_urlsafe(24),
             vhost="stackyard",
+            vnc_password=secrets.token_hex(4),  # VNC uses at most 8 characters
         )
 
     def as_dict(self) -> dict[str, str]:
@@ -115,8 +117,10 @@ class StackPlan:
             ),
         ]
 
-    def browser_spec(self) -> ServiceSpec:
-        return browser.browser_spec(self.images["browser"], self.timeout)
+    def browser_spec(self, headed: bool = False) -> ServiceSpec:
+        return browser.browser_spec(
+            self.images["browser"], self.timeout, headed, self.credentials.vnc_password
+        )
 
     def worker_spec(self, database_path: Path | None, slice_: Slice = MAIN_SLICE) -> ServiceSpec:
         settings = worker.WorkerSettings(

@@ -63,10 +63,28 @@ class Attachment:
     mode: str
     images: dict[str, ImageReport] = field(default_factory=dict)
     seconds: float = 0.0
+    headed: bool = False
 
     @property
     def kept(self) -> bool:
         return self.stack.kept
+
+    def ensure_browser(self) -> None:
+        """Have the stack's browser running (headed when the stack is), started once."""
+        self.ensure_service(browser.NAME, self.plan.browser_spec(self.headed))
+
+    def set_headed(self, headed: bool) -> None:
+        """Switch the stack's browser between headless and headed (replaces its container)."""
+        if headed == self.headed:
+            return
+        with self.state_dir.locked():
+            state = self._state()
+            state.headed = headed
+            state.containers.pop(browser.NAME, None)
+            self.state_dir.save(state)
+        self.headed = headed
+        self.stack.drop(browser.NAME)
+        self.ensure_browser()
 
     def ensure_service(self, name: str, spec: ServiceSpec) -> None:
         """Have a shared service (the browser) running, started once for the stack."""
@@ -202,7 +220,7 @@ def database_dir(config: Config) -> Path:
 
 def all_specs(plan: StackPlan, state: StackState) -> dict[str, ServiceSpec]:
     specs = {spec.name: spec for spec in plan.broker_specs()}
-    specs[browser.NAME] = plan.browser_spec()
+    specs[browser.NAME] = plan.browser_spec(state.headed)
     for name, recorded in state.slices.items():
         slice_ = Slice(name, recorded.vhost, recorded.results_db, recorded.prefix)
         database = Path(recorded.database) if recorded.database else None
@@ -292,7 +310,7 @@ def attach_state(
         if recorded.worker:
             with contextlib.suppress(NotFound):  # a missing worker is started again on demand
                 stack.adopt(worker_name, client.containers.get(recorded.worker), specs[worker_name])
-    return Attachment(stack, plan, state_dir, mode)
+    return Attachment(stack, plan, state_dir, mode, headed=state.headed)
 
 
 def _start(

@@ -1,8 +1,8 @@
 """A Chromium browser behind a W3C WebDriver endpoint on port 4444.
 
 docker/browser runs Debian's chromedriver; selenium/standalone-chromium offers
-the same endpoint. The container reaches servers on the host as
-``host.docker.internal``.
+the same endpoint (and VNC/noVNC on the same ports). The container reaches
+servers on the host as ``host.docker.internal``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,21 @@ from orchestrator.spec import ServiceSpec
 
 NAME = "browser"
 PORT = 4444
+VNC_PORT = 5900
+NOVNC_PORT = 7900
 HOST_ALIAS = "host.docker.internal"
 
 
-def browser_spec(image: str, startup_timeout: float) -> ServiceSpec:
+def browser_spec(
+    image: str, startup_timeout: float, headed: bool = False, vnc_password: str = ""
+) -> ServiceSpec:
+    """Headless by default; ``headed`` draws on a virtual display shared over VNC and noVNC."""
+    env = {"STACKYARD_HEADED": "1", "VNC_PASSWORD": vnc_password} if headed else {}
     return ServiceSpec(
         name=NAME,
         image=image,
-        ports=(PORT,),
+        env=env,
+        ports=(PORT, VNC_PORT, NOVNC_PORT) if headed else (PORT,),
         probe=WebDriverStatus(NAME, PORT),
         # Chromium uses /dev/shm for rendering; Docker's default 64 MB crashes tabs.
         options={"shm_size": "512m", "extra_hosts": {HOST_ALIAS: "host-gateway"}},
@@ -30,3 +37,8 @@ def browser_spec(image: str, startup_timeout: float) -> ServiceSpec:
 
 def webdriver_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
+
+
+def viewer_urls(host: str, vnc_port: int, novnc_port: int) -> tuple[str, str]:
+    """Where a person watches a headed browser: a VNC client, or noVNC in a web browser."""
+    return f"vnc://{host}:{vnc_port}", f"http://{host}:{novnc_port}/vnc.html"

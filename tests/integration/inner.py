@@ -37,3 +37,18 @@ def run_inner(
         timeout=RUN_TIMEOUT,
         check=False,
     )
+
+
+def orchestrator(
+    root: Path, state_dir: Path, *args: str, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``orchestrator`` command for this project with its own state directory."""
+    command = [sys.executable, "-m", "orchestrator", "--project", str(root), *args]
+    return subprocess.run(
+        command,
+        env=inner_environment(state_dir, **extra_env),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )

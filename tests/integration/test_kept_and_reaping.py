@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 
@@ -15,7 +14,13 @@ from docker.errors import NotFound
 from orchestrator.engine import LABEL_KEPT, LABEL_MANAGED, LABEL_OWNER, LABEL_STACK, connect
 from orchestrator.kept import prune
 from orchestrator.owner import owner_id
-from tests.integration.inner import inner_command, inner_environment, run_inner, write_test
+from tests.integration.inner import (
+    inner_command,
+    inner_environment,
+    orchestrator,
+    run_inner,
+    write_test,
+)
 
 REAP_BOUND = 10  # seconds the watchdog has to remove a dead run's stack
 RECORD_TEST = """
@@ -41,18 +46,6 @@ def client():
 def labelled(client, stack_id):
     label = {"label": f"{LABEL_STACK}={stack_id}"}
     return client.containers.list(all=True, filters=label), client.networks.list(filters=label)
-
-
-def orchestrator(root, state_dir, *args, **extra_env):
-    command = [sys.executable, "-m", "orchestrator", "--project", str(root), *args]
-    return subprocess.run(
-        command,
-        env=inner_environment(state_dir, **extra_env),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_runs_attach_to_a_kept_stack_which_is_replaced_when_stale_and_removed_by_down(
