@@ -8,7 +8,7 @@ import time
 from docker.errors import DockerException
 from docker.models.containers import Container
 
-from orchestrator.errors import ServiceNotReady
+from orchestrator.errors import OrchestratorError, ServiceNotReady
 from orchestrator.probes import Locate, NotReadyYet, Probe
 
 # Services here become ready in 0.3-6 s; 25 ms polls add at most that much.
@@ -69,7 +69,9 @@ def wait_until_ready(
         try:
             probe.attempt(locate)
             return time.monotonic() - started
-        except (NotReadyYet, OSError) as error:
+        except (NotReadyYet, OSError, OrchestratorError) as error:
+            # OrchestratorError: its ports are gone, the container is exiting;
+            # the next round sees that and reports it.
             last_error = f"{type(error).__name__}: {error}"
         if time.monotonic() - started > timeout:
             raise ServiceNotReady(
