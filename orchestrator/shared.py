@@ -41,7 +41,7 @@ from orchestrator.owner import KEPT
 from orchestrator.plan import Credentials, Slice, StackPlan
 from orchestrator.services import browser, rabbitmq, redis
 from orchestrator.spec import ServiceSpec
-from orchestrator.stack import Stack, remove_stack
+from orchestrator.stack import Stack, remove_stack, save_stack_logs
 from orchestrator.state import SliceState, StackState, StateDir
 from orchestrator.waiting import wait_until_ready
 
@@ -390,3 +390,11 @@ def finish_run(client: docker.DockerClient, run_dir: Path) -> bool:
         remove_stack(client, state.stack_id)
         run.remove()
     return True
+
+
+def save_run_logs(client: docker.DockerClient, run_dir: Path, directory: Path) -> list[Path]:
+    """Save the logs of the run's own stack's containers (none when it attached to a kept one)."""
+    state = StateDir(run_dir).load()
+    if state is None:
+        return []
+    return save_stack_logs(client, state.stack_id, directory)

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
+from pathlib import Path
 
 import docker
 from docker.errors import DockerException, NotFound
@@ -302,6 +303,21 @@ class Stack:
     def _remove(container: Container) -> None:
         with contextlib.suppress(NotFound):
             container.remove(force=True, v=True)
+
+
+def save_stack_logs(client: docker.DockerClient, stack_id: str, directory: Path) -> list[Path]:
+    """Write the whole log of each of the stack's containers to ``directory/<service>.log``."""
+    label: dict[str, str | list[str] | bool] = {"label": f"{LABEL_STACK}={stack_id}"}
+    written = []
+    for container in client.containers.list(all=True, filters=label):
+        service = container.labels.get(LABEL_SERVICE, container.name)
+        with contextlib.suppress(NotFound):
+            logs = container.logs(timestamps=True)
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / f"{service}.log"
+            path.write_bytes(logs)
+            written.append(path)
+    return sorted(written)
 
 
 def remove_stack(client: docker.DockerClient, stack_id: str) -> int:

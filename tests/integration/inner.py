@@ -6,6 +6,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from orchestrator.engine import LABEL_STACK
+
 RUN_TIMEOUT = 300
 
 
@@ -52,3 +54,9 @@ def orchestrator(
         timeout=RUN_TIMEOUT,
         check=False,
     )
+
+
+def labelled(client, stack_id):
+    """The containers and networks labelled with ``stack_id``."""
+    label = {"label": f"{LABEL_STACK}={stack_id}"}
+    return client.containers.list(all=True, filters=label), client.networks.list(filters=label)

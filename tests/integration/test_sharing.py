@@ -1,6 +1,7 @@
 """One stack per run for all xdist workers, each worker isolated in its own slice."""
 
 import json
+import re
 
 import pytest
 
@@ -94,4 +95,5 @@ def test_two_workers_share_one_stack_and_see_only_their_own_messages(pytestconfi
     for record in seen:
         assert record["received"] == [record["worker"]] * 5, record
         assert record["heard"] == [record["worker"]] * 5, record
-    assert "stackyard services" in completed.stdout
+    assert "stackyard summary" in completed.stdout
+    assert re.search(r"gw0 +rabbitmq .*s +(started|attached)", completed.stdout), completed.stdout

@@ -1,0 +1,79 @@
+"""Kept stacks: attached to, replaced when stale, removed by `orchestrator down`."""
+
+import json
+
+from tests.integration.inner import (
+    labelled,
+    orchestrator,
+    run_inner,
+    write_test,
+)
+
+RECORD_TEST = """
+import json, pathlib
+import pytest
+
+@pytest.mark.integration
+def test_records_the_stack(stack):
+    pathlib.Path({record!r}).write_text(json.dumps({{
+        "stack": stack.stack.id, "mode": stack.attachment.mode,
+        "containers": sorted(stack.stack.container_ids().values()),
+    }}))
+"""
+
+
+def test_runs_attach_to_a_kept_stack_which_is_replaced_when_stale_and_removed_by_down(
+    pytestconfig, tmp_path, docker_client
+):
+    root, state = pytestconfig.rootpath, tmp_path / "state"
+    record = tmp_path / "record.json"
+    test_file = write_test(tmp_path, RECORD_TEST.format(record=str(record)))
+
+    try:
+        check_kept_stack_life(root, state, test_file, record, docker_client)
+    finally:
+        for environment in ({}, {"ORCHESTRATOR_STARTUP_TIMEOUT": "61"}):
+            orchestrator(root, state, "down", **environment)
+
+
+def check_kept_stack_life(root, state, test_file, record, docker_client):
+    started = orchestrator(root, state, "up", "--workers", "0")
+    assert started.returncode == 0, started.stderr
+    kept = json.loads((state / "stack.json").read_text())
+    assert oct((state / "stack.json").stat().st_mode & 0o777) == "0o600"
+
+    runs = []
+    for _ in range(2):
+        completed = run_inner(root, test_file, state, "-p", "no:xdist")
+        assert completed.returncode == 0, completed.stdout[-3000:]
+        runs.append(json.loads(record.read_text()))
+    assert [run["mode"] for run in runs] == ["kept", "kept"]
+    assert {run["stack"] for run in runs} == {kept["stack_id"]}
+    assert runs[0]["containers"] == runs[1]["containers"]  # nothing started, nothing replaced
+    assert (
+        len(labelled(docker_client, kept["stack_id"])[0]) == 4
+    )  # redis, rabbitmq, browser, worker
+
+    rabbitmq = docker_client.containers.get(kept["containers"]["rabbitmq"])
+    rabbitmq.kill()
+    rabbitmq.wait(timeout=30)
+    completed = run_inner(root, test_file, state, "-p", "no:xdist")
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    assert f"replacing kept stack {kept['stack_id']}: rabbitmq: container exited" in (
+        completed.stdout + completed.stderr
+    )
+    replacement = json.loads(record.read_text())
+    assert replacement["stack"] != kept["stack_id"]
+    assert labelled(docker_client, kept["stack_id"]) == ([], [])
+
+    completed = run_inner(
+        root, test_file, state, "-p", "no:xdist", ORCHESTRATOR_STARTUP_TIMEOUT="61"
+    )
+    assert "its images or configuration changed" in completed.stdout + completed.stderr
+    newest = json.loads(record.read_text())["stack"]
+
+    stopped = orchestrator(root, state, "down", ORCHESTRATOR_STARTUP_TIMEOUT="61")
+    assert stopped.returncode == 0, stopped.stderr
+    assert labelled(docker_client, replacement["stack"]) == ([], [])
+    assert labelled(docker_client, newest) == ([], [])
+    assert not (state / "stack.json").exists()

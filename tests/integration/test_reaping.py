@@ -1,0 +1,103 @@
+"""Crash-proof cleanup: the watchdog after a SIGKILL, and `orchestrator prune`."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+from docker.errors import NotFound
+
+from orchestrator.engine import LABEL_KEPT, LABEL_MANAGED, LABEL_OWNER, LABEL_STACK
+from orchestrator.kept import prune
+from orchestrator.owner import owner_id
+from tests.integration.inner import inner_command, inner_environment, labelled, write_test
+
+REAP_BOUND = 10  # seconds the watchdog has to remove a dead run's stack
+
+
+KILLED_TEST = """
+import pathlib, time
+import pytest
+
+@pytest.mark.integration
+def test_waits_to_be_killed(stack):
+    pathlib.Path({record!r}).write_text(stack.stack.id)
+    time.sleep(120)
+"""
+
+
+def test_a_run_killed_with_sigkill_leaves_nothing_after_ten_seconds(
+    pytestconfig, tmp_path, docker_client
+):
+    root, record = pytestconfig.rootpath, tmp_path / "stack-id"
+    test_file = write_test(tmp_path, KILLED_TEST.format(record=str(record)))
+    run = subprocess.Popen(
+        inner_command(root, test_file, "-n", "2"),
+        cwd=root,
+        env=inner_environment(tmp_path / "state"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not record.exists():
+            assert run.poll() is None, "the run ended before its test started"
+            assert time.monotonic() < deadline, "the run never started its stack"
+            time.sleep(0.1)
+        stack_id = record.read_text()
+        assert labelled(docker_client, stack_id)[0]
+    finally:
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait(timeout=30)
+
+    killed_at = time.monotonic()
+    while labelled(docker_client, stack_id) != ([], []):
+        assert time.monotonic() - killed_at < REAP_BOUND, "the watchdog did not clean up in time"
+        time.sleep(0.2)
+
+
+def test_prune_removes_only_stacks_whose_owner_is_gone(docker_client):
+    image = docker_client.images.get(_redis_image(docker_client)).tags[0]
+    gone_pid = _dead_pid()
+    host = owner_id().split(":")[0]
+    made = []
+
+    def container(labels):
+        made.append(
+            docker_client.containers.run(image, ["sleep", "300"], detach=True, labels=labels)
+        )
+
+    managed = {LABEL_MANAGED: "true", LABEL_KEPT: "false"}
+    run = uuid.uuid4().hex[:8]
+    container({**managed, LABEL_STACK: f"orphan-{run}", LABEL_OWNER: f"{host}:{gone_pid}:1"})
+    container({**managed, LABEL_STACK: f"kept-{run}", LABEL_KEPT: "true", LABEL_OWNER: "kept"})
+    container({**managed, LABEL_STACK: f"alive-{run}", LABEL_OWNER: owner_id()})
+    container({"someone.else": "true"})
+    try:
+        gone = prune(docker_client)
+
+        assert f"orphan-{run}" in [leftover.stack_id for leftover in gone]
+        assert not {f"kept-{run}", f"alive-{run}"} & {leftover.stack_id for leftover in gone}
+        remaining = {c.id for c in docker_client.containers.list(all=True)}
+        assert made[0].id not in remaining
+        assert {c.id for c in made[1:]} <= remaining
+    finally:
+        for made_container in made:
+            with contextlib.suppress(NotFound):
+                made_container.remove(force=True)
+
+
+def _redis_image(docker_client):
+    return next(
+        image.id
+        for image in docker_client.images.list(filters={"label": f"{LABEL_MANAGED}=true"})
+        if any(tag.startswith("stackyard/redis:") for tag in image.tags)
+    )
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait(timeout=10)
+    return process.pid
