@@ -1,4 +1,5 @@
-"""A failed run leaves no container or network behind; registry mode explains a missing image."""
+"""A failed run keeps its containers' logs and leaves no container or network behind;
+registry mode explains a missing image."""
 
 import os
 import subprocess
@@ -15,7 +16,9 @@ from orchestrator.images import ImageBuilder
 RUN_TIMEOUT = 300
 
 
-def test_a_failing_run_removes_everything_its_stack_created(pytestconfig, tmp_path):
+def test_a_failing_run_saves_its_logs_and_removes_everything_its_stack_created(
+    pytestconfig, tmp_path
+):
     stack_file = tmp_path / "stack-id"
     test_file = tmp_path / "test_fails_on_purpose.py"
     test_file.write_text(
@@ -34,6 +37,8 @@ def test_a_failing_run_removes_everything_its_stack_created(pytestconfig, tmp_pa
     root = pytestconfig.rootpath
     command = [sys.executable, "-m", "pytest", str(test_file), "--rootdir", str(root)]
     command += ["-c", str(root / "pyproject.toml"), "-p", "no:xdist", "-p", "no:cacheprovider"]
+    artifacts = tmp_path / "artifacts"
+    command += ["-o", f"orchestrator_artifacts_dir={artifacts}"]
 
     # Its own state directory: its test database must not be this session's.
     environment = {**os.environ, "ORCHESTRATOR_STATE_DIR": str(tmp_path / "state")}
@@ -49,6 +54,15 @@ def test_a_failing_run_removes_everything_its_stack_created(pytestconfig, tmp_pa
 
     assert completed.returncode == 1, completed.stdout[-3000:]
     assert "failing on purpose" in completed.stdout
+    logs = artifacts / "containers"
+    assert sorted(path.name for path in logs.iterdir()) == [
+        "rabbitmq.log",
+        "redis.log",
+        "worker-main.log",
+    ]
+    assert "Starting broker... completed" in (logs / "rabbitmq.log").read_text()
+    assert "Ready to accept connections" in (logs / "redis.log").read_text()
+    assert f"container logs: 3 file(s) in {logs}" in completed.stdout
     stack_id = stack_file.read_text()
     client = connect()
     label = {"label": f"{LABEL_STACK}={stack_id}"}
