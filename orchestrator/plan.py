@@ -10,7 +10,7 @@ what keeps slices apart there.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,7 +102,8 @@ class StackPlan:
         self.credentials = credentials
         self.timeout = float(config["startup_timeout"])
 
-    def broker_specs(self) -> list[ServiceSpec]:
+    def broker_specs(self, boot_vhosts: Sequence[str] = ()) -> list[ServiceSpec]:
+        """Redis and RabbitMQ; RabbitMQ makes ``boot_vhosts`` as it boots (when it can)."""
         creds = self.credentials
         return [
             redis.redis_spec(
@@ -114,6 +115,7 @@ class StackPlan:
                 creds.rabbitmq_password,
                 creds.vhost,
                 self.timeout,
+                boot_vhosts,
             ),
         ]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -120,6 +121,12 @@ class WebDriverStatus:
             raise NotReadyYet(f"status says not ready: {status}")
 
 
+# Celery builds its top-level names lazily; probes of two workers importing it at once
+# from their threads can see a half-made module (ImportError), so the first import is
+# done under a lock.
+_CELERY_IMPORT = threading.Lock()
+
+
 @dataclass(frozen=True)
 class CeleryPing:
     """The worker answers a ``ping`` sent through Celery's control API over the broker."""
@@ -133,8 +140,10 @@ class CeleryPing:
 
     def attempt(self, locate: Locate) -> None:
         import amqp
-        from celery import Celery
         from kombu.exceptions import OperationalError
+
+        with _CELERY_IMPORT:
+            from celery import Celery
 
         app = Celery("stackyard-probe", broker=self.broker_url(locate), set_as_current=False)
         app.conf.broker_connection_retry_on_startup = False

@@ -39,6 +39,7 @@ from orchestrator.errors import OrchestratorError
 from orchestrator.images import SERVICES, ImageBuilder, ImageReport
 from orchestrator.owner import KEPT
 from orchestrator.plan import Credentials, Slice, StackPlan
+from orchestrator.probes import AmqpLogin, NotReadyYet
 from orchestrator.services import browser, rabbitmq, redis
 from orchestrator.spec import ServiceSpec
 from orchestrator.stack import Stack, remove_stack, save_stack_logs
@@ -195,6 +196,20 @@ def add_vhosts(stack: Stack, user: str, vhosts: list[str]) -> None:
         raise OrchestratorError(f"could not create RabbitMQ vhosts {vhosts}: {output}")
 
 
+def missing_vhosts(stack: Stack, plan: StackPlan, vhosts: list[str]) -> list[str]:
+    """Those of ``vhosts`` the user cannot open (not made at boot: an image without
+    stackyard's definitions support, such as the official one)."""
+    creds = plan.credentials
+    missing = []
+    for vhost in vhosts:
+        login = AmqpLogin(rabbitmq.NAME, creds.rabbitmq_user, creds.rabbitmq_password, vhost)
+        try:
+            login.attempt(stack.locate)
+        except NotReadyYet:
+            missing.append(vhost)
+    return missing
+
+
 def source_fingerprint(directory: Path) -> str:
     """Changes when a Python file under ``directory`` is added, removed or modified."""
     digest = hashlib.sha256()
@@ -329,11 +344,12 @@ def _start(
     databases = database_dir(config)
     databases.mkdir(parents=True, exist_ok=True, mode=0o700)
     workers = {s.name: plan.worker_spec(databases / f"{s.name}.sqlite3", s) for s in slices}
+    vhosts = [s.vhost for s in slices]
     try:
-        for spec in [*plan.broker_specs(), *workers.values()]:
+        for spec in [*plan.broker_specs(boot_vhosts=vhosts), *workers.values()]:
             stack.launch(spec)
         stack.wait(rabbitmq.NAME)
-        add_vhosts(stack, plan.credentials.rabbitmq_user, [s.vhost for s in slices])
+        add_vhosts(stack, plan.credentials.rabbitmq_user, missing_vhosts(stack, plan, vhosts))
         stack.wait_all()
     except BaseException:
         stack.stop()

@@ -29,7 +29,7 @@ from concurrent.futures import wait as wait_futures
 from pathlib import Path
 
 import docker
-from docker.errors import DockerException, NotFound
+from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network as DockerNetwork
 from testcontainers.core.container import DockerContainer
@@ -49,6 +49,7 @@ from orchestrator.spec import ServiceSpec
 from orchestrator.waiting import Cancelled, container_logs, describe_state, wait_until_ready
 
 PUBLISH_ADDRESS = "127.0.0.1"
+CONFLICT = 409
 STOP_WAIT = 30.0  # bound on waiting for start threads to notice a stop
 
 
@@ -325,9 +326,14 @@ def remove_stack(client: docker.DockerClient, stack_id: str) -> int:
     label: dict[str, str | list[str] | bool] = {"label": f"{LABEL_STACK}={stack_id}"}
     removed = 0
     for container in client.containers.list(all=True, filters=label):
-        with contextlib.suppress(NotFound):
+        try:
             container.remove(force=True, v=True)
             removed += 1
+        except NotFound:
+            pass
+        except APIError as error:
+            if error.status_code != CONFLICT:  # another cleaner is already removing it
+                raise
     for network in client.networks.list(filters=label):
         with contextlib.suppress(NotFound):
             network.remove()

@@ -13,6 +13,7 @@ from orchestrator.errors import ServiceNotReady
 from orchestrator.images import ImageBuilder
 from orchestrator.plan import Credentials, StackPlan
 from orchestrator.services import rabbitmq, redis
+from orchestrator.shared import add_vhosts, missing_vhosts
 from orchestrator.stack import Stack
 
 
@@ -133,3 +134,19 @@ def test_ports_are_published_on_loopback_only_and_credentials_are_required(clien
     assert creds.rabbitmq_user != "guest"
     assert len(creds.redis_password) >= 24
     assert Credentials.generate() != creds
+
+
+@pytest.mark.parametrize("at_boot", [True, False], ids=["definitions", "rabbitmqctl"])
+def test_slice_vhosts_are_made_at_boot_or_else_by_rabbitmqctl(plan, new_stack, at_boot):
+    """docker/rabbitmq loads the vhosts as it boots; an image that ignores the definitions
+    (here: not given them, like the official image) gets them from rabbitmqctl."""
+    vhosts = ["slice-a", "slice-b"]
+    stack = new_stack()
+    stack.start(plan.broker_specs(boot_vhosts=vhosts if at_boot else ()))
+
+    missing = missing_vhosts(stack, plan, vhosts)
+
+    assert missing == ([] if at_boot else vhosts)
+    add_vhosts(stack, plan.credentials.rabbitmq_user, missing)
+    assert missing_vhosts(stack, plan, vhosts) == []
+    assert missing_vhosts(stack, plan, ["never-made"]) == ["never-made"]

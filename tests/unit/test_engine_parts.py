@@ -1,4 +1,9 @@
-"""Engine pieces that need no Docker: mirrors, error messages, endpoints, CLI errors."""
+"""Engine pieces that need no Docker: mirrors, error messages, endpoints, CLI errors,
+RabbitMQ's boot definitions."""
+
+import base64
+import hashlib
+import json
 
 import pytest
 
@@ -7,6 +12,7 @@ from orchestrator.config import load_config
 from orchestrator.debian import apt_mirror
 from orchestrator.errors import ImageError, ServiceNotReady
 from orchestrator.plan import Credentials, Slice, StackPlan
+from orchestrator.services.rabbitmq import password_hash, rabbitmq_spec
 
 
 def test_mirror_from_deb822_sources(tmp_path):
@@ -94,3 +100,26 @@ def test_cli_images_without_action_is_a_usage_error(capsys):
         main(["images"])
 
     assert exit_info.value.code == 2
+
+
+def test_rabbitmq_password_hash_is_salted_sha256_as_rabbitmq_stores_it():
+    salt = bytes.fromhex("908d c60a".replace(" ", ""))
+    expected = salt + hashlib.sha256(salt + b"test12").digest()
+
+    assert base64.b64decode(password_hash("test12", salt)) == expected
+    assert password_hash("test12") != password_hash("test12")  # a new salt each time
+
+
+def test_rabbitmq_boot_definitions_give_the_user_every_vhost():
+    spec = rabbitmq_spec("image", "user", "secret", "main", 60.0, boot_vhosts=["gw0", "gw1"])
+    loaded = json.loads(spec.env["STACKYARD_RABBITMQ_DEFINITIONS"])
+
+    assert [user["name"] for user in loaded["users"]] == ["user"]
+    assert "secret" not in spec.env["STACKYARD_RABBITMQ_DEFINITIONS"]
+    assert [vhost["name"] for vhost in loaded["vhosts"]] == ["main", "gw0", "gw1"]
+    assert {(p["user"], p["vhost"], p["configure"]) for p in loaded["permissions"]} == {
+        ("user", "main", ".*"),
+        ("user", "gw0", ".*"),
+        ("user", "gw1", ".*"),
+    }
+    assert "STACKYARD_RABBITMQ_DEFINITIONS" not in rabbitmq_spec("i", "u", "p", "v", 1.0).env
