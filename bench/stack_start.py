@@ -25,7 +25,7 @@ from celery import Celery
 from orchestrator.config import find_project_root, load_config
 from orchestrator.engine import connect
 from orchestrator.images import ImageBuilder
-from orchestrator.plan import Credentials, StackPlan
+from orchestrator.plan import MAIN_SLICE, Credentials, StackPlan
 from orchestrator.spec import ServiceSpec
 from orchestrator.stack import Stack
 
@@ -62,7 +62,9 @@ def one_after_another(specs: list[ServiceSpec]) -> Callable[[Stack], None]:
 def round_trips(plan: StackPlan, client: object, database: Path, count: int) -> list[float]:
     stack = Stack(client, log=lambda message: None)  # type: ignore[arg-type]
     try:
-        stack.start([*plan.broker_specs(), plan.worker_spec(database)])
+        stack.start(
+            [*plan.broker_specs(boot_vhosts=[MAIN_SLICE.vhost]), plan.worker_spec(database)]
+        )
         endpoints = plan.endpoints(stack.locate)
         app = Celery("bench", broker=endpoints.broker_url, backend=endpoints.result_backend)
         try:
@@ -94,7 +96,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="stackyard-bench-") as tmp:
         database = Path(tmp) / "bench.sqlite3"
         database.touch()
-        specs = [*plan.broker_specs(), plan.browser_spec(), plan.worker_spec(database)]
+        specs = [
+            *plan.broker_specs(boot_vhosts=[MAIN_SLICE.vhost]),
+            plan.browser_spec(),
+            plan.worker_spec(database),
+        ]
         rabbitmq = [spec for spec in specs if spec.name == "rabbitmq"]
         starts: dict[str, list[float]] = {"concurrent": [], "rabbitmq alone": [], "sequential": []}
         for _ in range(args.rounds):
