@@ -132,6 +132,9 @@ def test_ports_are_published_on_loopback_only_and_credentials_are_required(clien
         guest.connect()
     guest.collect()
     assert creds.rabbitmq_user != "guest"
+    # RabbitMQ's boot goes first when the containers compete for the cores.
+    host_config = stack.container(rabbitmq.NAME).attrs["HostConfig"]
+    assert host_config["CpuShares"] == rabbitmq.CPU_SHARES > 1024
     assert len(creds.redis_password) >= 24
     assert Credentials.generate() != creds
 
