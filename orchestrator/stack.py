@@ -322,20 +322,31 @@ def save_stack_logs(client: docker.DockerClient, stack_id: str, directory: Path)
 
 
 def remove_stack(client: docker.DockerClient, stack_id: str) -> int:
-    """Remove every container and network labelled with ``stack_id``; return how many."""
+    """Remove every container and network labelled with ``stack_id``; return how many.
+
+    The containers go in parallel: a forced removal stops the container first, and
+    one at a time a four-container stack took 0.75 s.
+    """
     label: dict[str, str | list[str] | bool] = {"label": f"{LABEL_STACK}={stack_id}"}
+    containers = client.containers.list(all=True, filters=label)
     removed = 0
-    for container in client.containers.list(all=True, filters=label):
-        try:
-            container.remove(force=True, v=True)
-            removed += 1
-        except NotFound:
-            pass
-        except APIError as error:
-            if error.status_code != CONFLICT:  # another cleaner is already removing it
-                raise
+    if containers:
+        with ThreadPoolExecutor(max_workers=len(containers)) as pool:
+            removed = sum(pool.map(_remove_labelled, containers))
     for network in client.networks.list(filters=label):
         with contextlib.suppress(NotFound):
             network.remove()
             removed += 1
     return removed
+
+
+def _remove_labelled(container: Container) -> int:
+    try:
+        container.remove(force=True, v=True)
+    except NotFound:
+        return 0
+    except APIError as error:
+        if error.status_code != CONFLICT:  # another cleaner is already removing it
+            raise
+        return 0
+    return 1

@@ -16,9 +16,16 @@ from orchestrator.images import ImageBuilder
 RUN_TIMEOUT = 300
 
 
+@pytest.mark.parametrize(
+    ("processes", "workers"),
+    [(("-p", "no:xdist"), ["main"]), (("-n", "2"), ["gw0", "gw1"])],
+    ids=["one-process", "xdist"],
+)
 def test_a_failing_run_saves_its_logs_and_removes_everything_its_stack_created(
-    pytestconfig, tmp_path
+    pytestconfig, tmp_path, processes, workers
 ):
+    """Under xdist the controller takes the stack down as soon as the last worker is done,
+    while xdist winds the workers up; the logs are saved first all the same."""
     stack_file = tmp_path / "stack-id"
     test_file = tmp_path / "test_fails_on_purpose.py"
     test_file.write_text(
@@ -36,7 +43,8 @@ def test_a_failing_run_saves_its_logs_and_removes_everything_its_stack_created(
     )
     root = pytestconfig.rootpath
     command = [sys.executable, "-m", "pytest", str(test_file), "--rootdir", str(root)]
-    command += ["-c", str(root / "pyproject.toml"), "-p", "no:xdist", "-p", "no:cacheprovider"]
+    command += ["-c", str(root / "pyproject.toml"), "-m", "integration", *processes]
+    command += ["-p", "no:cacheprovider"]
     artifacts = tmp_path / "artifacts"
     command += ["-o", f"orchestrator_artifacts_dir={artifacts}"]
 
@@ -55,14 +63,11 @@ def test_a_failing_run_saves_its_logs_and_removes_everything_its_stack_created(
     assert completed.returncode == 1, completed.stdout[-3000:]
     assert "failing on purpose" in completed.stdout
     logs = artifacts / "containers"
-    assert sorted(path.name for path in logs.iterdir()) == [
-        "rabbitmq.log",
-        "redis.log",
-        "worker-main.log",
-    ]
+    expected = ["rabbitmq.log", "redis.log", *(f"worker-{name}.log" for name in workers)]
+    assert sorted(path.name for path in logs.iterdir()) == expected
     assert "Starting broker... completed" in (logs / "rabbitmq.log").read_text()
     assert "Ready to accept connections" in (logs / "redis.log").read_text()
-    assert f"container logs: 3 file(s) in {logs}" in completed.stdout
+    assert f"container logs: {len(expected)} file(s) in {logs}" in completed.stdout
     stack_id = stack_file.read_text()
     client = connect()
     label = {"label": f"{LABEL_STACK}={stack_id}"}
