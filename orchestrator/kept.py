@@ -166,8 +166,9 @@ def prune(client: docker.DockerClient, dry_run: bool = False) -> list[Leftover]:
     managed: dict[str, str | list[str] | bool] = {"label": f"{LABEL_MANAGED}=true"}
     owners: dict[str, tuple[str, bool]] = {}
     counts: dict[str, list[int]] = {}
-    for container in client.containers.list(all=True, filters=managed):
-        labels = container.labels
+    # Sparse: no inspection of each container, which fails for one removed meanwhile.
+    for container in client.containers.list(all=True, filters=managed, sparse=True):
+        labels = container.attrs.get("Labels") or {}
         stack_id = labels.get(LABEL_STACK)
         if stack_id:
             owners[stack_id] = (labels.get(LABEL_OWNER, ""), labels.get(LABEL_KEPT) == "true")

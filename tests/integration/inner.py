@@ -59,4 +59,6 @@ def orchestrator(
 def labelled(client, stack_id):
     """The containers and networks labelled with ``stack_id``."""
     label = {"label": f"{LABEL_STACK}={stack_id}"}
-    return client.containers.list(all=True, filters=label), client.networks.list(filters=label)
+    # Sparse: listing must not inspect each container, which fails for one removed meanwhile.
+    containers = client.containers.list(all=True, filters=label, sparse=True)
+    return containers, client.networks.list(filters=label)

@@ -71,7 +71,7 @@ def test_a_failing_run_saves_its_logs_and_removes_everything_its_stack_created(
     stack_id = stack_file.read_text()
     client = connect()
     label = {"label": f"{LABEL_STACK}={stack_id}"}
-    assert client.containers.list(all=True, filters=label) == []
+    assert client.containers.list(all=True, filters=label, sparse=True) == []
     assert client.networks.list(filters=label) == []
     client.close()
 

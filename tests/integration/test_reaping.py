@@ -80,7 +80,7 @@ def test_prune_removes_only_stacks_whose_owner_is_gone(docker_client):
 
         assert f"orphan-{run}" in [leftover.stack_id for leftover in gone]
         assert not {f"kept-{run}", f"alive-{run}"} & {leftover.stack_id for leftover in gone}
-        remaining = {c.id for c in docker_client.containers.list(all=True)}
+        remaining = {c.id for c in docker_client.containers.list(all=True, sparse=True)}
         assert made[0].id not in remaining
         assert {c.id for c in made[1:]} <= remaining
     finally:

@@ -8,13 +8,14 @@ import time
 import amqp
 import pytest
 
-from orchestrator.engine import LABEL_STACK, connect
+from orchestrator.engine import connect
 from orchestrator.errors import ServiceNotReady
 from orchestrator.images import ImageBuilder
 from orchestrator.plan import Credentials, StackPlan
 from orchestrator.services import rabbitmq, redis
 from orchestrator.shared import add_vhosts, missing_vhosts
 from orchestrator.stack import Stack
+from tests.integration.inner import labelled
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +46,7 @@ def new_stack(client):
 
 
 def leftovers(client, stack: Stack) -> tuple[list, list]:
-    label = {"label": f"{LABEL_STACK}={stack.id}"}
-    return client.containers.list(all=True, filters=label), client.networks.list(filters=label)
+    return labelled(client, stack.id)
 
 
 def redis_spec(plan: StackPlan):
