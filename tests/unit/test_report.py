@@ -138,3 +138,31 @@ def test_this_repository_shards_cover_the_integration_layer_exactly_once(pytestc
     assert sorted(one + two) == sorted(everything)
     assert not set(one) & set(two)
     assert Path(root, ".test_durations").is_file(), "run `make durations` and commit the file"
+
+
+def test_a_shard_runs_its_longest_modules_first(pytester):
+    pytester.makeini("[pytest]\n")
+    for name in ("test_a", "test_b", "test_c"):
+        pytester.makepyfile(**{name: "def test_one():\n    pass\n\ndef test_two():\n    pass\n"})
+    durations = {
+        "test_a.py::test_one": 1.0,
+        "test_a.py::test_two": 1.0,
+        "test_b.py::test_one": 2.0,
+        "test_b.py::test_two": 9.0,
+        "test_c.py::test_one": 4.0,  # test_c.py::test_two is new: it counts as the average
+    }
+    (pytester.path / ".test_durations").write_text(json.dumps(durations))
+
+    sharded = pytester.runpytest(*PLAIN, "--shard", "1/1", "-v")
+    plain = pytester.runpytest(*PLAIN, "-v")
+
+    order = [line.split(" ")[0] for line in sharded.outlines if " PASSED" in line]
+    assert order == [
+        "test_b.py::test_one",
+        "test_b.py::test_two",
+        "test_c.py::test_one",
+        "test_c.py::test_two",
+        "test_a.py::test_one",
+        "test_a.py::test_two",
+    ]
+    assert [line.split(" ")[0] for line in plain.outlines if " PASSED" in line] == sorted(order)
