@@ -9,9 +9,10 @@ import textwrap
 import pytest
 
 from orchestrator.config import load_config
-from orchestrator.engine import LABEL_STACK, connect
+from orchestrator.engine import connect
 from orchestrator.errors import ImageError
 from orchestrator.images import ImageBuilder
+from tests.integration.inner import labelled
 
 RUN_TIMEOUT = 300
 
@@ -70,9 +71,7 @@ def test_a_failing_run_saves_its_logs_and_removes_everything_its_stack_created(
     assert f"container logs: {len(expected)} file(s) in {logs}" in completed.stdout
     stack_id = stack_file.read_text()
     client = connect()
-    label = {"label": f"{LABEL_STACK}={stack_id}"}
-    assert client.containers.list(all=True, filters=label, sparse=True) == []
-    assert client.networks.list(filters=label) == []
+    assert labelled(client, stack_id) == ([], [])
     client.close()
 
 

@@ -45,10 +45,6 @@ def new_stack(client):
         stack.stop()
 
 
-def leftovers(client, stack: Stack) -> tuple[list, list]:
-    return labelled(client, stack.id)
-
-
 def redis_spec(plan: StackPlan):
     return plan.broker_specs()[0]
 
@@ -74,7 +70,7 @@ def test_broken_command_fails_fast_with_status_and_logs_and_removes_everything(
     assert "no-such-directive" in message  # redis-server's complaint, from the log tail
     assert "hint:" in message
     assert elapsed < broken.startup_timeout
-    assert leftovers(client, stack) == ([], [])
+    assert labelled(client, stack.id) == ([], [])
 
 
 def test_service_that_never_gets_ready_times_out_within_its_bound(client, plan, new_stack):
@@ -93,7 +89,7 @@ def test_service_that_never_gets_ready_times_out_within_its_bound(client, plan, 
     causes = "ConnectionRefusedError|ConnectionResetError|NotReadyYet: connection closed"
     assert re.search(f"last attempt: ({causes})", message)
     assert 1.5 <= elapsed < 1.5 + 10  # bounded: the timeout, plus removing the container
-    assert leftovers(client, stack) == ([], [])
+    assert labelled(client, stack.id) == ([], [])
 
 
 def test_dependent_service_reports_the_failure_of_what_it_waits_for(client, plan, new_stack):
@@ -105,7 +101,7 @@ def test_dependent_service_reports_the_failure_of_what_it_waits_for(client, plan
         stack.start([broken, plan.broker_specs()[1], worker])
 
     assert failure.value.service == "redis"
-    assert leftovers(client, stack) == ([], [])
+    assert labelled(client, stack.id) == ([], [])
 
 
 def test_ports_are_published_on_loopback_only_and_credentials_are_required(client, plan, new_stack):
