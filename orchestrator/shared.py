@@ -26,6 +26,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from orchestrator.waiting import wait_until_ready
 
 Log = Callable[[str], None]
 DATABASE_DIR = "db"
+WATCHDOG_LAUNCH_WAIT = 30  # seconds
 
 
 @dataclass
@@ -252,11 +254,14 @@ def open_stack(
     keep: bool = False,
     log: Log = print,
     slices: Sequence[str] = (),
+    gate: StartGate | None = None,
 ) -> Attachment:
     """Attach to the kept stack or the run's stack, or start one (see the module docstring).
 
     A process that starts the stack also starts the worker containers of
     ``slices`` (the run's xdist workers), so that their boot overlaps RabbitMQ's.
+    A start that ``gate`` calls off (the run ended before it needed the stack)
+    raises :class:`StartCancelled` if it has not launched containers yet.
     """
     began = time.monotonic()
     kept = kept_dir(config)
@@ -269,17 +274,16 @@ def open_stack(
                 return attachment
             keep = True  # a stale kept stack is replaced by a kept one
         if keep:
-            attachment = _start(client, config, kept, KEPT, log, slices)
+            attachment = _start(client, config, kept, KEPT, log, slices, gate, watched=False)
             attachment.seconds = time.monotonic() - began
             return attachment
-    run = StateDir(run_dir)
+    run = StateDir(run_dir, create=False)
     with run.locked():
         state = run.load()
         if state is not None:
             attachment = attach_state(client, config, run, state, "attached", log)
         else:
-            attachment = _start(client, config, run, owner, log, slices)
-            _start_watchdog(owner, attachment.stack.id, run)
+            attachment = _start(client, config, run, owner, log, slices, gate, watched=True)
     attachment.seconds = time.monotonic() - began
     return attachment
 
@@ -335,11 +339,18 @@ def _start(
     owner: str,
     log: Log,
     slice_names: Sequence[str],
+    gate: StartGate | None,
+    watched: bool,
 ) -> Attachment:
+    """Start a stack and record it; ``watched``: with a watchdog that removes it if the
+    owner dies, launched together with the containers so that no moment is unguarded."""
     reports = ImageBuilder(client, config, log).ensure(SERVICES)
+    if gate is not None:
+        gate.launch()
     images = {name: report.reference for name, report in reports.items()}
     plan = StackPlan(config, images, Credentials.generate())
     stack = Stack(client, owner=owner, log=log, kept=owner == KEPT)
+    watchdog = Watchdog.launch(owner, stack.id, state_dir) if watched else None
     slices = [Slice.numbered(name, number) for number, name in enumerate(slice_names, start=1)]
     databases = database_dir(config)
     databases.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -351,8 +362,11 @@ def _start(
         stack.wait(rabbitmq.NAME)
         add_vhosts(stack, plan.credentials.rabbitmq_user, missing_vhosts(stack, plan, vhosts))
         stack.wait_all()
+        watchdog_pid = watchdog.pid() if watchdog is not None else None
     except BaseException:
         stack.stop()
+        if watchdog is not None:
+            watchdog.stop()
         raise
     ids = stack.container_ids()
     source = source_fingerprint(config.path("worker.source"))
@@ -375,27 +389,100 @@ def _start(
             )
             for s in slices
         },
+        watchdog_pid=watchdog_pid,
     )
     state_dir.save(state)
     return Attachment(stack, plan, state_dir, "started", reports)
 
 
-def _start_watchdog(owner: str, stack_id: str, state_dir: StateDir) -> None:
-    command = [sys.executable, "-m", "orchestrator.watchdog", owner, stack_id, str(state_dir.path)]
-    launched = subprocess.run(
-        command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, check=False
-    )
-    if launched.returncode != 0 or not launched.stdout.strip().isdigit():
-        raise OrchestratorError(f"could not start the stack's watchdog: {launched.stderr.strip()}")
-    state = state_dir.load()
-    if state is not None:
-        state.watchdog_pid = int(launched.stdout.strip())
-        state_dir.save(state)
+class StartCancelled(OrchestratorError):
+    """The run ended before its stack was needed, and before any container was launched."""
+
+
+class StartGate:
+    """Lets a run call off a stack start (in the background) that launched no container yet."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._called_off = False
+        self._launched = False
+
+    def launch(self) -> None:
+        """Called by the start just before it launches containers; raises if called off."""
+        with self._lock:
+            if self._called_off:
+                raise StartCancelled("the run ended before it needed its stack; nothing started")
+            self._launched = True
+
+    def call_off(self) -> bool:
+        """Call the start off; return whether it launched containers already (then the
+        caller waits for it to finish, and removes the stack)."""
+        with self._lock:
+            self._called_off = True
+            return self._launched
+
+
+class Watchdog:
+    """The launcher of a stack's watchdog (``orchestrator.watchdog``), run alongside the start.
+
+    The launcher forks the watchdog, prints its pid and exits; it takes ~0.3 s
+    (imports), which :meth:`pid` waits for only once the containers are up.
+    """
+
+    def __init__(self, launcher: subprocess.Popen[str]) -> None:
+        self._launcher = launcher
+        self._pid: int | None = None
+        self._failure: OrchestratorError | None = None
+
+    @classmethod
+    def launch(cls, owner: str, stack_id: str, state_dir: StateDir) -> Watchdog:
+        command = [
+            sys.executable,
+            "-m",
+            "orchestrator.watchdog",
+            owner,
+            stack_id,
+            str(state_dir.path),
+        ]
+        launcher = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        return cls(launcher)
+
+    def pid(self) -> int:
+        """The watchdog's pid (waits for the launcher, at most 30 s)."""
+        if self._failure is not None:
+            raise self._failure
+        if self._pid is None:
+            try:
+                out, err = self._launcher.communicate(timeout=WATCHDOG_LAUNCH_WAIT)
+            except subprocess.TimeoutExpired:
+                self._launcher.kill()
+                self._launcher.communicate()
+                out, err = "", f"its launcher did not finish within {WATCHDOG_LAUNCH_WAIT} s"
+            if self._launcher.returncode != 0 or not out.strip().isdigit():
+                self._failure = OrchestratorError(
+                    f"could not start the stack's watchdog: {err.strip()}"
+                )
+                raise self._failure
+            self._pid = int(out.strip())
+        return self._pid
+
+    def stop(self) -> None:
+        """Stop the watchdog (its stack is being removed by its own process)."""
+        with contextlib.suppress(OrchestratorError, ProcessLookupError):
+            os.kill(self.pid(), signal.SIGTERM)
 
 
 def finish_run(client: docker.DockerClient, run_dir: Path) -> bool:
     """Stop the run's own stack (never a kept one); return whether there was one."""
-    run = StateDir(run_dir)
+    run = StateDir(run_dir, create=False)
+    if not run.path.is_dir():
+        return False
     with run.locked():
         state = run.load()
         if state is None:

@@ -75,10 +75,15 @@ class StackState:
 
 
 class StateDir:
-    """The directory of one stack's state file and lock."""
+    """The directory of one stack's state file and lock.
 
-    def __init__(self, path: Path) -> None:
+    ``create``: make the directory when locking. A run's directory is made by the
+    run and removed when it ends; it is not made again by a late comer.
+    """
+
+    def __init__(self, path: Path, create: bool = True) -> None:
         self.path = path
+        self.create = create
 
     @property
     def file(self) -> Path:
@@ -87,7 +92,10 @@ class StateDir:
     @contextmanager
     def locked(self, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
         """Hold the directory's lock (bounded wait; the holder may be building images)."""
-        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.create:
+            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        elif not self.path.is_dir():
+            raise OrchestratorError(f"{self.path} is gone: the run that made it has ended")
         with open(self.path / LOCK_FILE, "a") as handle:
             deadline = time.monotonic() + timeout
             while True:

@@ -7,10 +7,12 @@ Started by the process that starts a run's stack:
 It detaches at once (fork, new session; the launcher prints the watchdog's pid
 and exits), so that it survives the run's process group being killed.
 
-It polls the owner twice a second. When the owner is gone and the stack's state
-file still names this stack, it removes the stack's containers and network and
-the state directory. It exits quietly when the state file goes away or names
-another stack (the run stopped its stack itself), or when told to (SIGTERM).
+It is launched together with the stack's containers, so it also guards a start
+that the owner does not live to finish. It polls the owner twice a second. When
+the owner is gone, it removes the stack's containers and network (twice, a second
+apart, to catch a container created as the owner died) and the state directory.
+It exits quietly when the state file, once written, goes away or names another
+stack (the run stopped its stack itself), or when told to (SIGTERM).
 """
 
 from __future__ import annotations
@@ -27,16 +29,29 @@ from orchestrator.stack import remove_stack
 from orchestrator.state import StateDir
 
 POLL_INTERVAL = 0.5  # seconds; with removal, well inside the 10 s promise
+SECOND_SWEEP_DELAY = 1.0  # seconds
 
 
 def watch(owner: str, stack_id: str, state_dir: StateDir) -> str:
-    """Block until the stack is done with; return what happened."""
+    """Block until the stack is done with; return what happened.
+
+    The watchdog starts with the stack's containers, before the state file
+    records the stack: until then, no state file means "still starting".
+    """
+    recorded = False
     while True:
         state = state_dir.load()
-        if state is None or state.stack_id != stack_id:
+        if state is not None and state.stack_id != stack_id:
+            return f"the state now names stack {state.stack_id}"
+        if state is None and recorded:
             return "stack stopped by its run"
+        recorded = recorded or state is not None
         if not owner_alive(owner):
-            removed = remove_stack(connect(), stack_id)
+            client = connect()
+            removed = remove_stack(client, stack_id)
+            # A container the owner asked for just before it died may appear a moment later.
+            time.sleep(SECOND_SWEEP_DELAY)
+            removed += remove_stack(client, stack_id)
             shutil.rmtree(state_dir.path, ignore_errors=True)
             return f"owner {owner} died: removed {removed} containers and networks"
         time.sleep(POLL_INTERVAL)

@@ -1,5 +1,5 @@
-"""A failed run keeps its containers' logs and leaves no container or network behind;
-registry mode explains a missing image."""
+"""A failed run keeps its containers' logs and leaves no container or network behind, even
+one that ends while its stack is still starting; registry mode explains a missing image."""
 
 import os
 import subprocess
@@ -12,7 +12,7 @@ from orchestrator.config import load_config
 from orchestrator.engine import connect
 from orchestrator.errors import ImageError
 from orchestrator.images import ImageBuilder
-from tests.integration.inner import labelled
+from tests.integration.inner import labelled, run_inner, write_test
 
 RUN_TIMEOUT = 300
 
@@ -72,6 +72,51 @@ def test_a_failing_run_saves_its_logs_and_removes_everything_its_stack_created(
     stack_id = stack_file.read_text()
     client = connect()
     assert labelled(client, stack_id) == ([], [])
+    client.close()
+
+
+def test_a_run_that_ends_while_its_stack_starts_removes_what_it_launched(pytestconfig, tmp_path):
+    """The stack starts in the background at configure; here collection fails once its
+    first container exists, so the run ends while RabbitMQ still boots. The run waits
+    for the start it cannot call off any more, and removes the stack before it exits."""
+    stack_file = tmp_path / "stack-id"
+    test_file = write_test(
+        tmp_path,
+        f"""
+        import pathlib
+        import time
+
+        import docker
+
+        from orchestrator.engine import LABEL_OWNER, LABEL_STACK
+        from orchestrator.owner import owner_id
+
+        client = docker.from_env()
+        owner, deadline = owner_id(), time.monotonic() + 60
+        while True:
+            ours = [
+                container.attrs["Labels"]
+                for container in client.containers.list(all=True, sparse=True)
+                if container.attrs["Labels"].get(LABEL_OWNER) == owner
+            ]
+            if ours:
+                break
+            assert time.monotonic() < deadline, "the stack did not start at configure"
+            time.sleep(0.05)
+        client.close()
+        pathlib.Path({str(stack_file)!r}).write_text(ours[0][LABEL_STACK])
+        raise RuntimeError("collection fails on purpose while the stack starts")
+        """,
+    )
+
+    completed = run_inner(
+        pytestconfig.rootpath, test_file, tmp_path / "state", "-m", "integration", "-p", "no:xdist"
+    )
+
+    assert completed.returncode == 2, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "collection fails on purpose while the stack starts" in completed.stdout
+    client = connect()
+    assert labelled(client, stack_file.read_text()) == ([], [])
     client.close()
 
 

@@ -1,5 +1,5 @@
 """Engine pieces that need no Docker: mirrors, error messages, endpoints, CLI errors,
-RabbitMQ's boot definitions."""
+RabbitMQ's boot definitions, calling off a start, the watchdog's reading of the state."""
 
 import base64
 import hashlib
@@ -13,6 +13,9 @@ from orchestrator.debian import apt_mirror
 from orchestrator.errors import ImageError, ServiceNotReady
 from orchestrator.plan import Credentials, Slice, StackPlan
 from orchestrator.services.rabbitmq import password_hash, rabbitmq_spec
+from orchestrator.shared import StartCancelled, StartGate
+from orchestrator.state import StackState, StateDir
+from orchestrator.watchdog import watch
 
 
 def test_mirror_from_deb822_sources(tmp_path):
@@ -123,3 +126,52 @@ def test_rabbitmq_boot_definitions_give_the_user_every_vhost():
         ("user", "gw1", ".*"),
     }
     assert "STACKYARD_RABBITMQ_DEFINITIONS" not in rabbitmq_spec("i", "u", "p", "v", 1.0).env
+
+
+def test_a_start_called_off_before_it_launches_launches_nothing():
+    gate = StartGate()
+
+    assert gate.call_off() is False  # nothing to wait for
+    with pytest.raises(StartCancelled, match="nothing started"):
+        gate.launch()
+
+
+def test_a_start_called_off_after_it_launched_is_waited_for():
+    gate = StartGate()
+    gate.launch()
+
+    assert gate.call_off() is True
+
+
+def _state(stack_id):
+    return StackState(stack_id, "host:1:1", False, "f", {}, {})
+
+
+def test_the_watchdog_waits_through_the_start_and_leaves_when_its_run_stops_the_stack(
+    tmp_path, monkeypatch
+):
+    """No state file yet means "still starting"; once written and then gone, the run
+    stopped its stack itself."""
+    state_dir = StateDir(tmp_path)
+    polls = []
+
+    def owner_alive(owner):
+        polls.append(owner)
+        if len(polls) == 3:
+            state_dir.save(_state("s1"))  # the start finished
+        if len(polls) == 5:
+            state_dir.remove()  # the run removed its stack
+        return True
+
+    monkeypatch.setattr("orchestrator.watchdog.owner_alive", owner_alive)
+    monkeypatch.setattr("orchestrator.watchdog.POLL_INTERVAL", 0)
+
+    assert watch("host:1:1", "s1", state_dir) == "stack stopped by its run"
+    assert len(polls) == 5
+
+
+def test_the_watchdog_leaves_a_state_that_names_another_stack(tmp_path):
+    state_dir = StateDir(tmp_path)
+    state_dir.save(_state("other"))
+
+    assert watch("host:1:1", "s1", state_dir) == "the state now names stack other"
