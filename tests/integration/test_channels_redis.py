@@ -1,5 +1,7 @@
 """WebSockets through the project's ASGI application with the Redis channel layer."""
 
+import asyncio
+
 from asgiref.sync import sync_to_async
 from billing.models import group_for_invoice
 from channels.testing import WebsocketCommunicator
@@ -32,6 +34,26 @@ async def test_room_members_hear_each_other_through_redis(redis_channel_layer, a
 
     event = await listener.receive_json_from(timeout=RECEIVE_TIMEOUT)
     assert (event["author"], event["body"]) == ("ada", "over redis")
+    await sender.disconnect(timeout=RECEIVE_TIMEOUT)
+    await listener.disconnect(timeout=RECEIVE_TIMEOUT)
+
+
+async def test_a_listener_idle_past_the_layers_blocking_pop_still_hears_the_room(
+    redis_channel_layer, async_db, user
+):
+    """channels-redis waits for messages with a 5 s blocking pop; with redis-py 8's default
+    5 s socket timeout, a consumer idle that long died with "Timeout reading"."""
+    headers = await session_headers(user)
+    listener = WebsocketCommunicator(application, "/ws/chat/quiet-room/", headers=headers)
+    sender = WebsocketCommunicator(application, "/ws/chat/quiet-room/", headers=headers)
+    assert (await listener.connect(timeout=RECEIVE_TIMEOUT))[0]
+    await asyncio.sleep(redis_channel_layer.brpop_timeout + 1)
+    assert (await sender.connect(timeout=RECEIVE_TIMEOUT))[0]
+
+    await sender.send_json_to({"message": "after a quiet spell"})
+
+    event = await listener.receive_json_from(timeout=RECEIVE_TIMEOUT)
+    assert event["body"] == "after a quiet spell"
     await sender.disconnect(timeout=RECEIVE_TIMEOUT)
     await listener.disconnect(timeout=RECEIVE_TIMEOUT)
 

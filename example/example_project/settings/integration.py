@@ -31,7 +31,12 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [_endpoint("ORCHESTRATOR_CHANNEL_LAYER_URL")],
+            # redis-py 8 times reads out after 5 s by default, as long as the layer's
+            # blocking pop: an idle consumer would fail with "Timeout reading". The
+            # layer expects reads without a timeout (Redis bounds the pop itself).
+            "hosts": [
+                {"address": _endpoint("ORCHESTRATOR_CHANNEL_LAYER_URL"), "socket_timeout": None}
+            ],
             # Pub/sub ignores Redis DB numbers: the prefix keeps runs apart.
             "prefix": os.environ.get("ORCHESTRATOR_CHANNEL_LAYER_PREFIX", "asgi"),
         },
