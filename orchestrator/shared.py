@@ -350,12 +350,12 @@ def _start(
     images = {name: report.reference for name, report in reports.items()}
     plan = StackPlan(config, images, Credentials.generate())
     stack = Stack(client, owner=owner, log=log, kept=owner == KEPT)
-    watchdog = Watchdog.launch(owner, stack.id, state_dir) if watched else None
     slices = [Slice.numbered(name, number) for number, name in enumerate(slice_names, start=1)]
     databases = database_dir(config)
     databases.mkdir(parents=True, exist_ok=True, mode=0o700)
     workers = {s.name: plan.worker_spec(databases / f"{s.name}.sqlite3", s) for s in slices}
     vhosts = [s.vhost for s in slices]
+    watchdog = Watchdog.launch(owner, stack.id, state_dir) if watched else None
     try:
         for spec in [*plan.broker_specs(boot_vhosts=vhosts), *workers.values()]:
             stack.launch(spec)
@@ -364,9 +364,11 @@ def _start(
         stack.wait_all()
         watchdog_pid = watchdog.pid() if watchdog is not None else None
     except BaseException:
-        stack.stop()
-        if watchdog is not None:
-            watchdog.stop()
+        try:
+            stack.stop()
+        finally:
+            if watchdog is not None:
+                watchdog.stop()
         raise
     ids = stack.container_ids()
     source = source_fingerprint(config.path("worker.source"))

@@ -126,7 +126,8 @@ class StateDir:
         return StackState.from_json(data)
 
     def save(self, state: StackState) -> None:
-        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.create:
+            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         temporary = self.file.with_suffix(".tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:

@@ -11,6 +11,7 @@
 main([PluginsDir, CoreDir]) ->
     Dirs = [D || D <- filelib:wildcard(filename:join(PluginsDir, "*")), filelib:is_dir(D)],
     ByName = maps:from_list([{app_name(D), D} || D <- Dirs]),
+    maps:is_key(rabbit, ByName) orelse fail("no rabbit application in " ++ PluginsDir),
     Needed = closure([rabbit], ByName, #{}),
     ok = filelib:ensure_dir(filename:join(CoreDir, "x")),
     lists:foreach(
@@ -22,6 +23,10 @@ main([PluginsDir, CoreDir]) ->
 main(_) ->
     io:format(standard_error, "usage: core-plugins.escript PLUGINS_DIR CORE_DIR~n", []),
     halt(2).
+
+fail(Message) ->
+    io:format(standard_error, "core-plugins.escript: ~s~n", [Message]),
+    halt(1).
 
 %% "rabbit_common-3.10.8" -> rabbit_common
 app_name(Dir) ->

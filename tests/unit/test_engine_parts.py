@@ -175,3 +175,25 @@ def test_the_watchdog_leaves_a_state_that_names_another_stack(tmp_path):
     state_dir.save(_state("other"))
 
     assert watch("host:1:1", "s1", state_dir) == "the state now names stack other"
+
+
+def test_the_watchdog_removes_a_stack_whose_owner_died_before_it_was_recorded(
+    tmp_path, monkeypatch
+):
+    """The owner died while its stack started: no state file yet, and the watchdog sweeps
+    twice, for a container created as the owner died."""
+    sweeps = []
+    monkeypatch.setattr("orchestrator.watchdog.owner_alive", lambda owner: False)
+    monkeypatch.setattr("orchestrator.watchdog.connect", lambda: "client")
+    monkeypatch.setattr(
+        "orchestrator.watchdog.remove_stack", lambda client, stack_id: sweeps.append(stack_id) or 2
+    )
+    monkeypatch.setattr("orchestrator.watchdog.SECOND_SWEEP_DELAY", 0)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+
+    outcome = watch("host:1:1", "s1", StateDir(run_dir, create=False))
+
+    assert outcome == "owner host:1:1 died: removed 4 containers and networks"
+    assert sweeps == ["s1", "s1"]
+    assert not run_dir.exists()

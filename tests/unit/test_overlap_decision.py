@@ -41,6 +41,8 @@ def test_decision(project, args, expected):
         ("[tool.orchestrator]\n", ("--collect-only",), False),
         ("[tool.orchestrator]\n", ("--fixtures-per-test",), False),
         ("[tool.orchestrator]\n", ("--setup-plan",), False),
+        ("[tool.orchestrator]\n", ("--fixtures",), False),
+        ("[tool.orchestrator]\n", ("--markers",), False),
         ("[tool.orchestrator]\n", ("-o", "orchestrator_overlap=false"), False),
         ("[tool.orchestrator]\n", ("-m", "not integration"), False),
     ],
