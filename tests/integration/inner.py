@@ -62,3 +62,34 @@ def labelled(client, stack_id):
     # Sparse: listing must not inspect each container, which fails for one removed meanwhile.
     containers = client.containers.list(all=True, filters=label, sparse=True)
     return containers, client.networks.list(filters=label)
+
+
+def collected_once_the_stack_starts(record: Path, then: str) -> str:
+    """A test module that, while it is collected, waits for the first container of the
+    stack its own run starts in the background, writes that stack's id to ``record``,
+    then runs the statement ``then`` (fail, or wait to be killed)."""
+    return f"""
+import pathlib
+import time
+
+import docker
+
+from orchestrator.engine import LABEL_OWNER, LABEL_STACK
+from orchestrator.owner import owner_id
+
+client = docker.from_env()
+owner, deadline = owner_id(), time.monotonic() + 60
+while True:
+    ours = [
+        container.attrs["Labels"]
+        for container in client.containers.list(all=True, sparse=True)
+        if container.attrs["Labels"].get(LABEL_OWNER) == owner
+    ]
+    if ours:
+        break
+    assert time.monotonic() < deadline, "the stack did not start at configure"
+    time.sleep(0.05)
+client.close()
+pathlib.Path({str(record)!r}).write_text(ours[0][LABEL_STACK])
+{then}
+"""

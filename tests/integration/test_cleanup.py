@@ -12,7 +12,12 @@ from orchestrator.config import load_config
 from orchestrator.engine import connect
 from orchestrator.errors import ImageError
 from orchestrator.images import ImageBuilder
-from tests.integration.inner import labelled, run_inner, write_test
+from tests.integration.inner import (
+    collected_once_the_stack_starts,
+    labelled,
+    run_inner,
+    write_test,
+)
 
 RUN_TIMEOUT = 300
 
@@ -80,34 +85,10 @@ def test_a_run_that_ends_while_its_stack_starts_removes_what_it_launched(pytestc
     first container exists, so the run ends while RabbitMQ still boots. The run waits
     for the start it cannot call off any more, and removes the stack before it exits."""
     stack_file = tmp_path / "stack-id"
-    test_file = write_test(
-        tmp_path,
-        f"""
-        import pathlib
-        import time
-
-        import docker
-
-        from orchestrator.engine import LABEL_OWNER, LABEL_STACK
-        from orchestrator.owner import owner_id
-
-        client = docker.from_env()
-        owner, deadline = owner_id(), time.monotonic() + 60
-        while True:
-            ours = [
-                container.attrs["Labels"]
-                for container in client.containers.list(all=True, sparse=True)
-                if container.attrs["Labels"].get(LABEL_OWNER) == owner
-            ]
-            if ours:
-                break
-            assert time.monotonic() < deadline, "the stack did not start at configure"
-            time.sleep(0.05)
-        client.close()
-        pathlib.Path({str(stack_file)!r}).write_text(ours[0][LABEL_STACK])
-        raise RuntimeError("collection fails on purpose while the stack starts")
-        """,
+    source = collected_once_the_stack_starts(
+        stack_file, 'raise RuntimeError("collection fails on purpose while the stack starts")'
     )
+    test_file = write_test(tmp_path, source)
 
     completed = run_inner(
         pytestconfig.rootpath, test_file, tmp_path / "state", "-m", "integration", "-p", "no:xdist"

@@ -1,4 +1,5 @@
-"""Crash-proof cleanup: the watchdog after a SIGKILL, and `orchestrator prune`."""
+"""Crash-proof cleanup: the watchdog after a SIGKILL (of a run whose stack is up, and of
+one whose stack is still starting), and `orchestrator prune`."""
 
 import contextlib
 import os
@@ -12,7 +13,13 @@ from docker.errors import NotFound
 from orchestrator.engine import LABEL_KEPT, LABEL_MANAGED, LABEL_OWNER, LABEL_STACK
 from orchestrator.kept import prune
 from orchestrator.owner import owner_id
-from tests.integration.inner import inner_command, inner_environment, labelled, write_test
+from tests.integration.inner import (
+    collected_once_the_stack_starts,
+    inner_command,
+    inner_environment,
+    labelled,
+    write_test,
+)
 
 REAP_BOUND = 10  # seconds the watchdog has to remove a dead run's stack
 
@@ -48,6 +55,38 @@ def test_a_run_killed_with_sigkill_leaves_nothing_after_ten_seconds(
             time.sleep(0.1)
         stack_id = record.read_text()
         assert labelled(docker_client, stack_id)[0]
+    finally:
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait(timeout=30)
+
+    killed_at = time.monotonic()
+    while labelled(docker_client, stack_id) != ([], []):
+        assert time.monotonic() - killed_at < REAP_BOUND, "the watchdog did not clean up in time"
+        time.sleep(0.2)
+
+
+def test_a_run_killed_while_its_stack_starts_leaves_nothing_after_ten_seconds(
+    pytestconfig, tmp_path, docker_client
+):
+    """The watchdog is launched with the stack's containers: a run killed while RabbitMQ
+    still boots (here: during collection) is cleaned up as well."""
+    root, record = pytestconfig.rootpath, tmp_path / "stack-id"
+    source = collected_once_the_stack_starts(record, "time.sleep(120)")
+    test_file = write_test(tmp_path, source)
+    run = subprocess.Popen(
+        inner_command(root, test_file, "-m", "integration", "-p", "no:xdist"),
+        cwd=root,
+        env=inner_environment(tmp_path / "state"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not record.exists():
+            assert run.poll() is None, "the run ended before its stack started"
+            assert time.monotonic() < deadline, "the run never started its stack"
+            time.sleep(0.05)
+        stack_id = record.read_text()
     finally:
         os.kill(run.pid, signal.SIGKILL)
         run.wait(timeout=30)
