@@ -35,34 +35,46 @@ def test_waits_to_be_killed(stack):
 """
 
 
-def test_a_run_killed_with_sigkill_leaves_nothing_after_ten_seconds(
-    pytestconfig, tmp_path, docker_client
-):
-    root, record = pytestconfig.rootpath, tmp_path / "stack-id"
-    test_file = write_test(tmp_path, KILLED_TEST.format(record=str(record)))
+@contextlib.contextmanager
+def run_killed_on_exit(root, test_file, state_dir, record, *args):
+    """Start an inner run; once it records its stack's id in ``record``, yield that id,
+    and SIGKILL the run when the block ends."""
     run = subprocess.Popen(
-        inner_command(root, test_file, "-n", "2"),
+        inner_command(root, test_file, *args),
         cwd=root,
-        env=inner_environment(tmp_path / "state"),
+        env=inner_environment(state_dir),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 120
         while not record.exists():
-            assert run.poll() is None, "the run ended before its test started"
+            assert run.poll() is None, "the run ended before its stack started"
             assert time.monotonic() < deadline, "the run never started its stack"
-            time.sleep(0.1)
-        stack_id = record.read_text()
-        assert labelled(docker_client, stack_id)[0]
+            time.sleep(0.05)
+        yield record.read_text()
     finally:
         os.kill(run.pid, signal.SIGKILL)
         run.wait(timeout=30)
 
+
+def assert_reaped_in_time(docker_client, stack_id):
     killed_at = time.monotonic()
     while labelled(docker_client, stack_id) != ([], []):
         assert time.monotonic() - killed_at < REAP_BOUND, "the watchdog did not clean up in time"
         time.sleep(0.2)
+
+
+def test_a_run_killed_with_sigkill_leaves_nothing_after_ten_seconds(
+    pytestconfig, tmp_path, docker_client
+):
+    root, record = pytestconfig.rootpath, tmp_path / "stack-id"
+    test_file = write_test(tmp_path, KILLED_TEST.format(record=str(record)))
+
+    with run_killed_on_exit(root, test_file, tmp_path / "state", record, "-n", "2") as stack_id:
+        assert labelled(docker_client, stack_id)[0]
+
+    assert_reaped_in_time(docker_client, stack_id)
 
 
 def test_a_run_killed_while_its_stack_starts_leaves_nothing_after_ten_seconds(
@@ -73,28 +85,12 @@ def test_a_run_killed_while_its_stack_starts_leaves_nothing_after_ten_seconds(
     root, record = pytestconfig.rootpath, tmp_path / "stack-id"
     source = collected_once_the_stack_starts(record, "time.sleep(120)")
     test_file = write_test(tmp_path, source)
-    run = subprocess.Popen(
-        inner_command(root, test_file, "-m", "integration", "-p", "no:xdist"),
-        cwd=root,
-        env=inner_environment(tmp_path / "state"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not record.exists():
-            assert run.poll() is None, "the run ended before its stack started"
-            assert time.monotonic() < deadline, "the run never started its stack"
-            time.sleep(0.05)
-        stack_id = record.read_text()
-    finally:
-        os.kill(run.pid, signal.SIGKILL)
-        run.wait(timeout=30)
+    args = ("-m", "integration", "-p", "no:xdist")
 
-    killed_at = time.monotonic()
-    while labelled(docker_client, stack_id) != ([], []):
-        assert time.monotonic() - killed_at < REAP_BOUND, "the watchdog did not clean up in time"
-        time.sleep(0.2)
+    with run_killed_on_exit(root, test_file, tmp_path / "state", record, *args) as stack_id:
+        pass
+
+    assert_reaped_in_time(docker_client, stack_id)
 
 
 def test_prune_removes_only_stacks_whose_owner_is_gone(docker_client):
