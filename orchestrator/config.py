@@ -4,6 +4,9 @@ Every key is declared once in ``KEYS`` with its type and default. The whole
 configuration is validated before anything starts: an unknown key or a bad
 value is one :class:`~orchestrator.errors.ConfigError` naming the key and the fix.
 
+Paths are resolved against the project root and checked before anything starts:
+a key naming a missing file or directory is an error, never created.
+
 Environment overrides use the key's dotted name in upper case, dots as
 underscores, behind ``ORCHESTRATOR_``: ``worker.concurrency`` is
 ``ORCHESTRATOR_WORKER_CONCURRENCY``.
@@ -11,6 +14,9 @@ underscores, behind ``ORCHESTRATOR_``: ``worker.concurrency`` is
 
 from __future__ import annotations
 
+import configparser
+import contextlib
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -21,6 +27,16 @@ from typing import Any
 from orchestrator.errors import ConfigError
 
 IMAGE_MODES = ("build", "registry")
+# Services whose image is built from a recipe (a Dockerfile directory shipped in the wheel).
+RECIPE_SERVICES = ("redis", "rabbitmq", "browser", "worker")
+# Keys naming a path in the project, and whether it is a file or a directory.
+PATH_KEYS = {
+    "state_dir": "state",
+    "worker.source": "dir",
+    "worker.requirements": "file",
+    "worker.constraints": "file",
+    **{f"recipes.{service}": "dir" for service in RECIPE_SERVICES},
+}
 
 
 @dataclass(frozen=True)
@@ -37,11 +53,10 @@ KEYS: dict[str, Key] = {
     "image_mode": Key(
         "str",
         "registry",
-        "'registry': use the images named below; 'build': build docker/",
+        "'registry': use the images named below; 'build': build every image from its recipe",
         IMAGE_MODES,
     ),
-    "base_image": Key("str", "debian:bookworm-slim", "base of every image built from docker/"),
-    "dockerfiles": Key("str", "docker", "directory holding one Dockerfile directory per service"),
+    "base_image": Key("str", "debian:bookworm-slim", "base of every image built from a recipe"),
     "startup_timeout": Key("float", 60.0, "seconds a service may take to become ready"),
     "state_dir": Key(
         "str", ".stackyard", "kept stack's state and the integration test databases (untracked)"
@@ -51,13 +66,24 @@ KEYS: dict[str, Key] = {
     "images.browser": Key(
         "str", "selenium/standalone-chromium:latest", "WebDriver image in registry mode"
     ),
-    "worker.source": Key("str", "example", "directory mounted read-only at /app in the worker"),
-    "worker.app": Key("str", "example_project", "Celery app, 'package.module[:attribute]'"),
-    "worker.settings": Key(
-        "str", "example_project.settings.integration", "DJANGO_SETTINGS_MODULE of the worker"
+    "images.worker": Key(
+        "str", "", "a ready worker image to run instead of building one ('' builds it)"
     ),
-    "worker.requirements": Key("str", "example/requirements.txt", "what the worker image installs"),
-    "worker.constraints": Key("str", "constraints.txt", "pins for the worker image ('' for none)"),
+    **{
+        f"recipes.{service}": Key(
+            "str", "", f"directory of the {service} image's Dockerfile ('' = the shipped recipe)"
+        )
+        for service in RECIPE_SERVICES
+    },
+    "worker.source": Key("str", ".", "the worker's import root, mounted read-only at /app"),
+    "worker.app": Key("str", "", "Celery app, 'package.module[:attribute]'"),
+    "worker.settings": Key(
+        "str", "", "DJANGO_SETTINGS_MODULE of the worker ('' = the test process's)"
+    ),
+    "worker.requirements": Key(
+        "str", "", "what the worker image installs: a requirements file or pyproject.toml"
+    ),
+    "worker.constraints": Key("str", "", "pins for the worker image ('' for none)"),
     "worker.queues": Key("list", ["celery"], "queues the worker consumes"),
     "worker.concurrency": Key("int", 4, "worker threads"),
 }
@@ -110,6 +136,8 @@ def _convert(key: str, spec: Key, value: Any, origin: str) -> Any:
     if spec.choices and converted not in spec.choices:
         choices = " or ".join(repr(choice) for choice in spec.choices)
         raise ConfigError(f"{origin}: {key} = {value!r}: expected {choices}")
+    if spec.kind == "float" and not math.isfinite(converted):
+        raise ConfigError(f"{origin}: {key} = {value!r}: expected a finite number")
     if spec.kind in ("int", "float") and converted <= 0:
         raise ConfigError(f"{origin}: {key} = {value!r}: expected a positive number")
     return converted
@@ -155,7 +183,31 @@ def load_config(root: Path, environ: Mapping[str, str] | None = None) -> Config:
             values[key] = _convert(key, spec, given[key], origin)
         else:
             values[key] = spec.default
-    return Config(root=root.resolve(), values=values, declared="orchestrator" in tool_tables)
+    config = Config(root=root.resolve(), values=values, declared="orchestrator" in tool_tables)
+    _check_paths(config, origin, environ)
+    return config
+
+
+def _check_paths(config: Config, origin: str, environ: Mapping[str, str]) -> None:
+    """Every path key names what exists (nothing is created for a wrong one), state_dir aside."""
+    for key, kind in PATH_KEYS.items():
+        value = str(config[key])
+        if not value:
+            continue
+        where = env_name(key) if env_name(key) in environ else origin
+        path = config.path(key)
+        problem = ""
+        if kind == "dir" and not path.is_dir():
+            problem = "no such directory"
+        elif kind == "file" and not path.is_file():
+            problem = "no such file"
+        elif kind == "state" and path.exists() and not path.is_dir():
+            problem = "exists and is not a directory"
+        if problem:
+            raise ConfigError(
+                f"{where}: {key} = {value!r}: {problem} ({path}); {KEYS[key].help}. "
+                "Fix the path, or run `orchestrator init` to infer it"
+            )
 
 
 def find_project_root(start: Path) -> Path:
@@ -164,3 +216,45 @@ def find_project_root(start: Path) -> Path:
         if (directory / "pyproject.toml").is_file():
             return directory
     return start.resolve()
+
+
+def worker_settings_module(config: Config, environ: Mapping[str, str] | None = None) -> str:
+    """The worker's DJANGO_SETTINGS_MODULE: ``worker.settings``, else the tests' own.
+
+    The tests' own is the one pytest-django uses: the environment variable, else
+    ``DJANGO_SETTINGS_MODULE`` in the project's pytest configuration.
+    """
+    environ = os.environ if environ is None else environ
+    found = str(config["worker.settings"]) or environ.get("DJANGO_SETTINGS_MODULE", "")
+    found = found or _pytest_ini_value(config.root, "DJANGO_SETTINGS_MODULE")
+    if not found:
+        raise ConfigError(
+            "the worker needs a Django settings module: set DJANGO_SETTINGS_MODULE in the "
+            "project's pytest configuration (`orchestrator init` does), or worker.settings "
+            "in [tool.orchestrator]"
+        )
+    return found
+
+
+def _pytest_ini_value(root: Path, name: str) -> str:
+    """A key of the project's pytest configuration (pyproject.toml or pytest.ini), or ''."""
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        with contextlib.suppress(tomllib.TOMLDecodeError):
+            options = tomllib.loads(pyproject.read_text()).get("tool", {}).get("pytest", {})
+            value = options.get("ini_options", {}).get(name)
+            if isinstance(value, str):
+                return value
+    for filename, section in (
+        ("pytest.ini", "pytest"),
+        ("tox.ini", "pytest"),
+        ("setup.cfg", "tool:pytest"),
+    ):
+        path = root / filename
+        if path.is_file():
+            parser = configparser.ConfigParser(interpolation=None)
+            with contextlib.suppress(configparser.Error):
+                parser.read(path)
+                if parser.has_option(section, name):
+                    return parser.get(section, name).strip()
+    return ""

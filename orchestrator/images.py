@@ -4,10 +4,14 @@ Two modes (``image_mode`` in ``[tool.orchestrator]``):
 
 - ``registry``: Redis, RabbitMQ and the browser run the configured image names,
   pulled when absent (the official images have the same interfaces);
-- ``build``: every image is built from ``docker/<service>/Dockerfile`` on
-  ``base_image``.
+- ``build``: every image is built from its recipe on ``base_image``.
+
+A recipe is a Dockerfile directory. The wheel ships one per service (this
+repository's ``docker/``); ``recipes.<service>`` points one service at the
+project's own directory instead.
 
 The worker image is built in both modes: it holds the project's dependencies.
+``images.worker`` names a ready image to run instead (the image a team ships).
 Built images are tagged ``stackyard/<service>:<hash>``, the hash covering every
 input (Dockerfile directory, base image id, requirements and constraints), so an
 unchanged image is found by its tag and never rebuilt. When the base image can be
@@ -32,6 +36,7 @@ from pathlib import Path
 import docker
 from docker.errors import APIError, ImageNotFound
 
+import orchestrator
 from orchestrator.config import Config
 from orchestrator.debian import make_debian_base
 from orchestrator.engine import LABEL_INPUTS, LABEL_MANAGED, LABEL_SERVICE
@@ -45,6 +50,17 @@ PARALLEL_BUILDS = 3
 BUILD_LOG_TAIL = 30
 
 Log = Callable[[str], None]
+
+
+def shipped_recipes() -> Path:
+    """The directory of the recipes that come with stackyard.
+
+    In the wheel they sit in ``orchestrator/recipes``; in a source checkout (or an
+    editable install) they are the repository's ``docker/``.
+    """
+    package = Path(orchestrator.__file__).resolve().parent
+    installed = package / "recipes"
+    return installed if installed.is_dir() else package.parent / "docker"
 
 
 @dataclass(frozen=True)
@@ -99,7 +115,9 @@ class ImageBuilder:
         return digest.hexdigest()[:12]
 
     def _is_built(self, service: str) -> bool:
-        return service == "worker" or self.config["image_mode"] == "build"
+        if service == "worker":
+            return not str(self.config["images.worker"])
+        return bool(self.config["image_mode"] == "build")
 
     def _ensure_one(self, service: str) -> ImageReport:
         started = time.monotonic()
@@ -140,7 +158,7 @@ class ImageBuilder:
                 f"{error}. The {service} service needs it in image_mode = 'registry'; "
                 "set image_mode = 'build' in [tool.orchestrator] "
                 "(or ORCHESTRATOR_IMAGE_MODE=build) "
-                f"to build it from {self.config.path('dockerfiles') / service}"
+                f"to build it from {self._recipe_dir(service)}"
             ) from None
         return "pulled"
 
@@ -162,11 +180,12 @@ class ImageBuilder:
         return str(self.client.images.get(reference).id)
 
     def _recipe_dir(self, service: str) -> Path:
-        directory = self.config.path("dockerfiles") / service
+        key = f"recipes.{service}"
+        directory = self.config.path(key) if self.config[key] else shipped_recipes() / service
         if not (directory / "Dockerfile").is_file():
             raise ImageError(
-                f"no {directory / 'Dockerfile'}; set dockerfiles in [tool.orchestrator] to the "
-                "directory holding one Dockerfile directory per service"
+                f"no {directory / 'Dockerfile'}; set {key} in [tool.orchestrator] to a directory "
+                "holding the image's Dockerfile, or to '' for the recipe stackyard ships"
             )
         return directory
 
@@ -178,6 +197,13 @@ class ImageBuilder:
         return files
 
     def _requirements(self) -> Path:
+        if not self.config["worker.requirements"]:
+            raise ImageError(
+                "worker.requirements is not set: the worker image needs the project's "
+                "dependencies; set it in [tool.orchestrator] to a requirements file or to "
+                "'pyproject.toml' (`orchestrator init` infers it), or name a ready image "
+                "in images.worker"
+            )
         path = self.config.path("worker.requirements")
         if not path.is_file():
             raise ImageError(
@@ -185,6 +211,25 @@ class ImageBuilder:
                 "point it at the requirements file of what the Celery worker imports"
             )
         return path
+
+    def _write_requirements(self, target: Path) -> None:
+        """The worker's requirements as a pip requirements file at ``target``.
+
+        ``pyproject.toml`` stands for its ``[project].dependencies``.
+        """
+        source = self._requirements()
+        if source.name != "pyproject.toml":
+            shutil.copy(source, target)
+            return
+        import tomllib
+
+        dependencies = tomllib.loads(source.read_text()).get("project", {}).get("dependencies")
+        if not isinstance(dependencies, list):
+            raise ImageError(
+                f"worker.requirements = {self.config['worker.requirements']!r}: {source} has no "
+                "[project].dependencies list; name a requirements file instead"
+            )
+        target.write_text("".join(f"{line}\n" for line in dependencies))
 
     def _constraints(self) -> list[Path]:
         if not self.config["worker.constraints"]:
@@ -212,7 +257,7 @@ class ImageBuilder:
             raise ImageError(
                 "the worker image installs wheels built by this Python, which must be 3.11"
             )
-        shutil.copy(self._requirements(), context / "requirements.txt")
+        self._write_requirements(context / "requirements.txt")
         command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check"]
         command += ["--wheel-dir", str(context / "wheels"), "-r", str(context / "requirements.txt")]
         for constraints in self._constraints():

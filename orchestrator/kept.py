@@ -136,7 +136,7 @@ def environment(attachment: Attachment, slice_name: str, config: Config) -> dict
     """What a shell, the app or a debugger needs to use one slice of the kept stack."""
     slice_ = attachment.ensure_slice(slice_name)
     variables = attachment.plan.endpoints(attachment.stack.locate, slice_).as_env()
-    variables["ORCHESTRATOR_DATABASE_PATH"] = str(database_dir(config) / f"{slice_name}.sqlite3")
+    variables["STACKYARD_DATABASE_PATH"] = str(database_dir(config) / f"{slice_name}.sqlite3")
     return variables
 
 

@@ -14,7 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.config import Config
+from orchestrator.config import Config, worker_settings_module
+from orchestrator.django_settings import celery_environment, container_environment
+from orchestrator.errors import ConfigError
+from orchestrator.images import shipped_recipes
 from orchestrator.probes import Locate
 from orchestrator.services import browser, rabbitmq, redis, worker
 from orchestrator.spec import ServiceSpec
@@ -83,14 +86,25 @@ class Endpoints:
     channel_layer_url: str
     channel_layer_prefix: str
 
+    def __repr__(self) -> str:
+        # Reprs end up in tracebacks and reports: name the hosts, never the passwords.
+        return (
+            f"Endpoints(broker={_host_of(self.broker_url)}, redis={_host_of(self.result_backend)})"
+        )
+
     def as_env(self) -> dict[str, str]:
-        """The variables ``example_project.settings.integration`` (and its likes) read."""
+        """Variables for a shell or a program of one's own: ``STACKYARD_*`` and Celery's own."""
         return {
-            "ORCHESTRATOR_BROKER_URL": self.broker_url,
-            "ORCHESTRATOR_RESULT_BACKEND": self.result_backend,
-            "ORCHESTRATOR_CHANNEL_LAYER_URL": self.channel_layer_url,
-            "ORCHESTRATOR_CHANNEL_LAYER_PREFIX": self.channel_layer_prefix,
+            "STACKYARD_BROKER_URL": self.broker_url,
+            "STACKYARD_RESULT_BACKEND": self.result_backend,
+            "STACKYARD_CHANNEL_LAYER_URL": self.channel_layer_url,
+            "STACKYARD_CHANNEL_LAYER_PREFIX": self.channel_layer_prefix,
+            **celery_environment(self),
         }
+
+
+def _host_of(url: str) -> str:
+    return url.rpartition("@")[2]
 
 
 class StackPlan:
@@ -125,15 +139,24 @@ class StackPlan:
         )
 
     def worker_spec(self, database_path: Path | None, slice_: Slice = MAIN_SLICE) -> ServiceSpec:
+        if not self.config["worker.app"]:
+            raise ConfigError(
+                "a test uses the Celery worker, but worker.app is not set: name the project's "
+                "Celery app ('package.module' or 'package.module:app') in [tool.orchestrator] "
+                "(`orchestrator init` infers it)"
+            )
         settings = worker.WorkerSettings(
             source=self.config.path("worker.source"),
             app=str(self.config["worker.app"]),
-            django_settings=str(self.config["worker.settings"]),
+            django_settings=worker_settings_module(self.config),
             queues=list(self.config["worker.queues"]),
             concurrency=int(self.config["worker.concurrency"]),
-            endpoints=self.internal_endpoints(slice_).as_env(),
+            environment=container_environment(self.internal_endpoints(slice_), database_path),
             database_path=database_path,
             node_name=slice_.node_name,
+            boot_script=shipped_recipes() / "worker" / "boot.py"
+            if self.config["images.worker"]
+            else None,
         )
         creds = self.credentials
         broker = (creds.rabbitmq_user, creds.rabbitmq_password, slice_.vhost)

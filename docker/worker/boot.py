@@ -1,4 +1,10 @@
-"""Start a Celery worker as soon as its broker accepts connections.
+"""Start the project's Celery worker on the stack, as soon as its broker accepts connections.
+
+The worker runs the project's own Django settings (the tests' settings unless the
+project names others); stackyard's mapping of the stack's endpoints to settings
+comes as JSON in STACKYARD_DJANGO_SETTINGS and is applied before Django starts,
+and Celery's own CELERY_BROKER_URL / CELERY_RESULT_BACKEND variables win over any
+setting. So the project writes no settings module for the worker.
 
 The container is started together with the brokers: importing Django and the
 project's tasks (the slow part) happens while RabbitMQ is still booting, then a
@@ -6,11 +12,12 @@ login to the worker's vhost is tried every 50 ms instead of Celery's 2 s
 reconnect steps (the vhost itself may be created a moment after the broker is up).
 
 Environment: CELERY_APP (``package.module`` or ``package.module:app``),
-ORCHESTRATOR_BROKER_URL, optional ORCHESTRATOR_BROKER_WAIT (seconds, default 120).
-Arguments are passed to ``celery worker``.
+CELERY_BROKER_URL, STACKYARD_DJANGO_SETTINGS, optional STACKYARD_BROKER_WAIT
+(seconds, default 120). Arguments are passed to ``celery worker``.
 """
 
 import importlib
+import json
 import os
 import sys
 import time
@@ -63,16 +70,27 @@ def wait_for_broker(url: str, timeout: float) -> None:
             connection.collect()
 
 
+def setup_django() -> None:
+    """Django with the project's settings and the stack's endpoints applied over them."""
+    import django
+    from django.conf import settings
+
+    overrides = json.loads(os.environ.get("STACKYARD_DJANGO_SETTINGS", "{}"))
+    for name, value in overrides.items():
+        setattr(settings, name, value)
+    django.setup()
+
+
 def main() -> None:
     if os.environ.get("DJANGO_SETTINGS_MODULE"):
-        import django
-
-        django.setup()
+        setup_django()
     app = load_app(os.environ["CELERY_APP"])
+    # Whatever namespace the app reads its configuration from: this process is the worker.
+    app.conf.task_always_eager = False
     app.loader.import_default_modules()
     wait_for_broker(
-        os.environ["ORCHESTRATOR_BROKER_URL"],
-        float(os.environ.get("ORCHESTRATOR_BROKER_WAIT", "120")),
+        os.environ["CELERY_BROKER_URL"],
+        float(os.environ.get("STACKYARD_BROKER_WAIT", "120")),
     )
     app.worker_main(["worker", *sys.argv[1:]])
 

@@ -19,6 +19,7 @@ from orchestrator.spec import Mount, ServiceSpec
 
 NAME = "worker"
 SOURCE_MOUNT = "/app"
+MOUNTED_BOOT = "/opt/stackyard/boot.py"
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,13 @@ class WorkerSettings:
     django_settings: str
     queues: Sequence[str]
     concurrency: int
-    endpoints: Mapping[str, str]
+    environment: Mapping[
+        str, str
+    ]  # the stack's endpoints, as orchestrator.django_settings maps them
     database_path: Path | None = None
     node_name: str = "worker@stackyard"
+    # A ready image (images.worker) lacks stackyard's boot script: it is mounted in.
+    boot_script: Path | None = None
 
 
 def worker_spec(
@@ -52,12 +57,15 @@ def worker_spec(
         "CELERY_APP": settings.app,
         "DJANGO_SETTINGS_MODULE": settings.django_settings,
         "HOME": "/tmp",
-        **settings.endpoints,
+        **settings.environment,
     }
     if settings.database_path is not None:
         directory = str(settings.database_path.parent)
         mounts.append(Mount(directory, directory, "rw"))
-        env["ORCHESTRATOR_DATABASE_PATH"] = str(settings.database_path)
+    options: dict[str, object] = {"user": f"{os.getuid()}:{os.getgid()}"}
+    if settings.boot_script is not None:
+        mounts.append(Mount(str(settings.boot_script), MOUNTED_BOOT, "ro"))
+        options["entrypoint"] = ["python", MOUNTED_BOOT]
     command = (
         "--loglevel=INFO",
         f"--queues={','.join(settings.queues)}",
@@ -76,7 +84,7 @@ def worker_spec(
         depends_on=(rabbitmq.NAME, "redis"),
         mounts=tuple(mounts),
         # Files the worker writes (the SQLite journal) stay owned by the user running the tests.
-        options={"user": f"{os.getuid()}:{os.getgid()}"},
+        options=options,
         probe=CeleryPing(name, settings.node_name, broker_url),
         startup_timeout=startup_timeout,
         hint="check the worker's log for an import error in the project or its settings "

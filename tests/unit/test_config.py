@@ -5,7 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import KEYS, env_name, find_project_root, load_config
+from orchestrator.config import (
+    KEYS,
+    RECIPE_SERVICES,
+    env_name,
+    find_project_root,
+    load_config,
+    worker_settings_module,
+)
 from orchestrator.errors import ConfigError
 
 
@@ -19,7 +26,11 @@ def test_defaults_without_a_table(tmp_path):
 
     assert config["image_mode"] == "registry"
     assert config["worker.queues"] == ["celery"]
-    assert config.path("dockerfiles") == tmp_path.resolve() / "docker"
+    # Nothing names the reference app: a project's own layout is the default.
+    assert config["worker.source"] == "."
+    assert config["worker.app"] == config["worker.settings"] == ""
+    assert config["worker.requirements"] == config["worker.constraints"] == ""
+    assert all(not config[f"recipes.{service}"] for service in RECIPE_SERVICES)
 
 
 def test_values_from_pyproject_and_nested_tables(tmp_path):
@@ -109,3 +120,70 @@ def test_readme_documents_every_key_and_its_environment_variable():
     for key in KEYS:
         assert f"| `{key}` |" in readme, key
         assert f"`{env_name(key)}`" in readme, key
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            "[tool.orchestrator.worker]\nsource = 'nowhere'\n",
+            r"worker\.source = 'nowhere': no such directory",
+        ),
+        (
+            "[tool.orchestrator.worker]\nrequirements = 'req.txt'\n",
+            r"worker\.requirements = 'req\.txt': no such file",
+        ),
+        (
+            "[tool.orchestrator.recipes]\nredis = 'mine'\n",
+            r"recipes\.redis = 'mine': no such directory",
+        ),
+        (
+            "[tool.orchestrator]\nstate_dir = 'pyproject.toml'\n",
+            r"state_dir = 'pyproject\.toml': exists and is not",
+        ),
+    ],
+)
+def test_a_path_that_does_not_exist_is_one_error_and_nothing_is_created(tmp_path, table, message):
+    root = project(tmp_path, table)
+    before = sorted(tmp_path.rglob("*"))
+
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_config(root, environ={})
+
+    assert "orchestrator init" in str(raised.value)
+    assert "\n" not in str(raised.value)
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_timeout_must_be_finite(tmp_path, value):
+    with pytest.raises(ConfigError, match="finite"):
+        load_config(project(tmp_path, ""), environ={"ORCHESTRATOR_STARTUP_TIMEOUT": value})
+
+
+def test_the_worker_runs_the_tests_settings_unless_told_otherwise(tmp_path):
+    root = project(
+        tmp_path,
+        """
+        [tool.pytest.ini_options]
+        DJANGO_SETTINGS_MODULE = "shop.settings.test"
+        """,
+    )
+    config = load_config(root, environ={})
+
+    assert worker_settings_module(config, environ={}) == "shop.settings.test"
+    environ = {"DJANGO_SETTINGS_MODULE": "shop.settings.ci"}
+    assert worker_settings_module(config, environ=environ) == "shop.settings.ci"
+    (tmp_path / "pyproject.toml").write_text("[tool.orchestrator.worker]\nsettings = 'w.s'\n")
+    assert worker_settings_module(load_config(root, environ={}), environ=environ) == "w.s"
+
+
+def test_the_worker_settings_from_a_pytest_ini(tmp_path):
+    (tmp_path / "pytest.ini").write_text("[pytest]\nDJANGO_SETTINGS_MODULE = cfg.settings\n")
+
+    config = load_config(project(tmp_path, ""), environ={})
+
+    assert worker_settings_module(config, environ={}) == "cfg.settings"
+    (tmp_path / "pytest.ini").unlink()
+    with pytest.raises(ConfigError, match="DJANGO_SETTINGS_MODULE"):
+        worker_settings_module(config, environ={})

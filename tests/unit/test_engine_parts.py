@@ -81,11 +81,16 @@ def test_endpoints_quote_credentials_and_use_aliases_inside_the_network(tmp_path
     assert other.channel_layer_url.endswith(":6379/0")
     assert other.channel_layer_prefix == "stackyard-gw1"
     assert set(inside.as_env()) == {
-        "ORCHESTRATOR_BROKER_URL",
-        "ORCHESTRATOR_RESULT_BACKEND",
-        "ORCHESTRATOR_CHANNEL_LAYER_URL",
-        "ORCHESTRATOR_CHANNEL_LAYER_PREFIX",
+        "STACKYARD_BROKER_URL",
+        "STACKYARD_RESULT_BACKEND",
+        "STACKYARD_CHANNEL_LAYER_URL",
+        "STACKYARD_CHANNEL_LAYER_PREFIX",
+        "CELERY_BROKER_URL",
+        "CELERY_RESULT_BACKEND",
     }
+    # Reprs reach tracebacks and JUnit reports: no password in them.
+    assert "ecret" not in repr(outside)
+    assert "p%2Fw" not in repr(outside)
 
 
 def test_cli_reports_a_config_error_in_one_line(tmp_path, capsys):

@@ -1,0 +1,99 @@
+"""The one mapping from a stack's endpoints to what a Django + Celery project reads.
+
+The test process, the live server it forks and the worker containers all point
+the project at the stack through this module, so they cannot disagree:
+
+- Celery's own environment variables (``CELERY_BROKER_URL``,
+  ``CELERY_RESULT_BACKEND``), which Celery reads before any setting of the app
+  or of Django on every 5.x version, whatever namespace the project configures
+  its app with;
+- Django settings: the ``CELERY_*`` names of the usual ``namespace="CELERY"``
+  configuration (eager mode off), ``CHANNEL_LAYERS`` on the stack's Redis, and,
+  for a worker container, ``DATABASES`` on the slice's test database.
+
+Values are plain JSON types: a worker container receives the settings as one
+JSON variable (:data:`SETTINGS_VARIABLE`) and applies them before Django starts.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+SETTINGS_VARIABLE = "STACKYARD_DJANGO_SETTINGS"
+CHANNEL_LAYER_BACKEND = "channels_redis.core.RedisChannelLayer"
+SQLITE_BUSY_TIMEOUT = 20  # seconds; the test process and the worker write the same file
+
+
+class StackEndpoints(Protocol):
+    """What the mapping needs of :class:`orchestrator.plan.Endpoints`."""
+
+    @property
+    def broker_url(self) -> str: ...
+    @property
+    def result_backend(self) -> str: ...
+    @property
+    def channel_layer_url(self) -> str: ...
+    @property
+    def channel_layer_prefix(self) -> str: ...
+
+
+def celery_environment(endpoints: StackEndpoints) -> dict[str, str]:
+    """Celery's own variables: they win over the app's and Django's settings."""
+    return {
+        "CELERY_BROKER_URL": endpoints.broker_url,
+        "CELERY_RESULT_BACKEND": endpoints.result_backend,
+    }
+
+
+def channel_layers(endpoints: StackEndpoints) -> dict[str, Any]:
+    """``CHANNEL_LAYERS`` on the stack's Redis, in the slice's prefix."""
+    return {
+        "default": {
+            "BACKEND": CHANNEL_LAYER_BACKEND,
+            "CONFIG": {
+                # redis-py 8 reads with a 5 s socket timeout by default, as long as
+                # channels-redis's blocking pop: an idle consumer would fail with
+                # "Timeout reading" and miss what comes next. channels-redis expects
+                # reads without a timeout (Redis bounds the pop itself).
+                "hosts": [{"address": endpoints.channel_layer_url, "socket_timeout": None}],
+                # Pub/sub ignores Redis database numbers: the prefix keeps slices apart.
+                "prefix": endpoints.channel_layer_prefix,
+            },
+        }
+    }
+
+
+def django_settings(endpoints: StackEndpoints, database: Path | None = None) -> dict[str, Any]:
+    """Django settings that point the project at the stack.
+
+    ``database``: the slice's SQLite test database, for a process that does not
+    get it from pytest-django (a worker container).
+    """
+    settings: dict[str, Any] = {
+        "CELERY_BROKER_URL": endpoints.broker_url,
+        "CELERY_RESULT_BACKEND": endpoints.result_backend,
+        "CELERY_TASK_ALWAYS_EAGER": False,
+        "CELERY_TASK_EAGER_PROPAGATES": False,
+        "CHANNEL_LAYERS": channel_layers(endpoints),
+    }
+    if database is not None:
+        settings["DATABASES"] = {
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": str(database),
+                "OPTIONS": {"timeout": SQLITE_BUSY_TIMEOUT},
+            }
+        }
+    return settings
+
+
+def container_environment(
+    endpoints: StackEndpoints, database: Path | None = None
+) -> dict[str, str]:
+    """Everything a container running the project needs to use the stack."""
+    return {
+        **celery_environment(endpoints),
+        SETTINGS_VARIABLE: json.dumps(django_settings(endpoints, database), sort_keys=True),
+    }
