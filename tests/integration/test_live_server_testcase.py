@@ -11,11 +11,11 @@ from billing.models import EmailLog, Invoice
 from celery import current_app
 from chat.models import Message
 from django.contrib.auth.models import User
+from example_project.mail import FLAKY_DOMAIN
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from example_project.mail import FLAKY_DOMAIN
 from fixtures.live_server import ContainerLiveServerTestCase
 from tests.integration.browser_helpers import (
     PAGE_WAIT,
