@@ -141,6 +141,16 @@ def stack_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def init_project(args: argparse.Namespace) -> int:
+    from orchestrator.init import InitError, run_init
+
+    try:
+        return run_init(Path(args.project), dry_run=args.dry_run)
+    except InitError as error:
+        print(f"orchestrator: {error}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the console script."""
     parser = argparse.ArgumentParser(prog="orchestrator", description=DESCRIPTION)
@@ -149,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--project", default=".", help="the project directory (holding pyproject.toml)"
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    init = commands.add_parser(
+        "init", help="infer the project's configuration and write it to pyproject.toml"
+    )
+    # SUPPRESS: `orchestrator --project DIR init` keeps working.
+    init.add_argument("--project", default=argparse.SUPPRESS, help="the Django project's root")
+    init.add_argument("--dry-run", action="store_true", help="print the diffs, write nothing")
+    init.set_defaults(handler=init_project)
     images = commands.add_parser("images", help="build or list the service images")
     image_commands = images.add_subparsers(title="image commands", metavar="ACTION", required=True)
     build = image_commands.add_parser(

@@ -12,6 +12,7 @@ from celery import current_app
 from chat.models import Message
 from django.contrib.auth.models import User
 from example_project.mail import FLAKY_DOMAIN
+from selenium.webdriver import ChromeOptions
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -76,3 +77,21 @@ class RoomPageTests(ContainerLiveServerTestCase):
         wait_for_message(self.browser, "carol", "through a TestCase")
 
         assert Message.objects.get().body == "through a TestCase"
+
+
+class OwnBrowserOptionsTests(ContainerLiveServerTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        options = ChromeOptions()
+        options.add_argument("--window-size=640,480")
+        cls.small = cls.open_browser(options)
+
+    def test_a_session_opened_in_setupclass_keeps_the_suites_options(self):
+        self.small.get(f"{self.live_server_url}/accounts/login/")
+
+        assert self.small.execute_script("return window.outerWidth") == 640
+        # Like a local Chrome driver: the console log, and the server's origin is secure.
+        self.small.execute_script("console.warn('from the page')")
+        assert any("from the page" in entry["message"] for entry in self.small.get_log("browser"))
+        assert self.small.execute_script("return window.isSecureContext") is True
