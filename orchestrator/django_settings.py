@@ -40,9 +40,15 @@ class StackEndpoints(Protocol):
 
 
 def celery_environment(endpoints: StackEndpoints) -> dict[str, str]:
-    """Celery's own variables: they win over the app's and Django's settings."""
+    """Celery's own variables: they win over the app's and Django's settings.
+
+    The read and write URLs too: a project that sets ``broker_read_url`` or
+    ``broker_write_url`` would otherwise send or consume elsewhere.
+    """
     return {
         "CELERY_BROKER_URL": endpoints.broker_url,
+        "CELERY_BROKER_READ_URL": endpoints.broker_url,
+        "CELERY_BROKER_WRITE_URL": endpoints.broker_url,
         "CELERY_RESULT_BACKEND": endpoints.result_backend,
     }
 

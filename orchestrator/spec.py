@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.probes import Probe
+
+# The likely fix when a service is not ready: a text, or one made from the container's
+# status (``running``, ``exited with code 1``...) and its last log lines.
+Hint = str | Callable[[str, str], str]
 
 
 @dataclass(frozen=True)
@@ -39,4 +43,4 @@ class ServiceSpec:
     mounts: tuple[Mount, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
     startup_timeout: float = 60.0
-    hint: str = ""
+    hint: Hint = ""

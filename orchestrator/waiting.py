@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from docker.errors import DockerException
 from docker.models.containers import Container
 
 from orchestrator.errors import OrchestratorError, ServiceNotReady
 from orchestrator.probes import Locate, NotReadyYet, Probe
+
+if TYPE_CHECKING:
+    from orchestrator.spec import Hint
 
 # Services here become ready in 0.3-6 s; 25 ms polls add at most that much.
 POLL_INTERVAL = 0.025
@@ -38,6 +43,24 @@ def describe_state(container: Container) -> str:
     return status
 
 
+def hint_text(hint: Hint, status: str, logs: str) -> str:
+    """The hint for this failure (a hint may read the container's status and logs)."""
+    return hint if isinstance(hint, str) else hint(status, logs)
+
+
+def ran_for(container: Container) -> str:
+    """How long an exited container ran (``1.3s``), from the engine's own timestamps."""
+    state = container.attrs.get("State", {})
+    try:
+        started, finished = (
+            datetime.fromisoformat(str(state[key])[:26].rstrip("Z"))
+            for key in ("StartedAt", "FinishedAt")
+        )
+    except (KeyError, ValueError):
+        return "?"
+    return f"{max(0.0, (finished - started).total_seconds()):.1f}s"
+
+
 def wait_until_ready(
     service: str,
     container: Container,
@@ -45,7 +68,7 @@ def wait_until_ready(
     locate: Locate,
     timeout: float,
     cancel: threading.Event | None = None,
-    hint: str = "",
+    hint: Hint = "",
 ) -> float:
     """Repeat ``probe`` until it passes; return the seconds it took.
 
@@ -57,14 +80,15 @@ def wait_until_ready(
     while True:
         container.reload()
         if container.status in ("exited", "dead"):
+            status, logs = describe_state(container), container_logs(container)
             raise ServiceNotReady(
                 service,
                 str(probe),
                 timeout,
-                describe_state(container),
-                container_logs(container),
-                reason=f"stopped after {time.monotonic() - started:.1f}s",
-                hint=hint,
+                status,
+                logs,
+                reason=f"stopped after running {ran_for(container)}",
+                hint=hint_text(hint, status, logs),
             )
         try:
             probe.attempt(locate)
@@ -74,13 +98,14 @@ def wait_until_ready(
             # the next round sees that and reports it.
             last_error = f"{type(error).__name__}: {error}"
         if time.monotonic() - started > timeout:
+            status, logs = describe_state(container), container_logs(container)
             raise ServiceNotReady(
                 service,
                 f"{probe}; last attempt: {last_error}",
                 timeout,
-                describe_state(container),
-                container_logs(container),
-                hint=hint,
+                status,
+                logs,
+                hint=hint_text(hint, status, logs),
             )
         if cancel is not None and cancel.wait(POLL_INTERVAL):
             raise Cancelled(service)

@@ -9,8 +9,10 @@ directory at the same path as on the host.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from orchestrator.probes import CeleryPing, Locate
@@ -20,6 +22,8 @@ from orchestrator.spec import Mount, ServiceSpec
 NAME = "worker"
 SOURCE_MOUNT = "/app"
 MOUNTED_BOOT = "/opt/stackyard/boot.py"
+# Celery's worker logs "Connected to amqp://user:**@host:port/vhost" once it has a broker.
+CONNECTED = re.compile(r"Connected to (\S+)")
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,39 @@ def worker_spec(
         options=options,
         probe=CeleryPing(name, settings.node_name, broker_url),
         startup_timeout=startup_timeout,
-        hint="check the worker's log for an import error in the project or its settings "
-        f"(app {settings.app!r}, settings {settings.django_settings!r})",
+        hint=partial(
+            diagnose,
+            settings,
+            f"{rabbitmq.NAME}:{rabbitmq.PORT}/{vhost}",
+        ),
+    )
+
+
+def diagnose(settings: WorkerSettings, expected: str, status: str, logs: str) -> str:
+    """The likely cause of a worker that is not ready, from its status and log.
+
+    ``expected`` is the broker it should use, ``host:port/vhost`` as Celery logs it.
+    """
+    connected = CONNECTED.search(logs)
+    if status == "running" and connected:
+        seen = connected.group(1).rpartition("@")[2]
+        if seen != expected:
+            return (
+                f"the worker runs but connected to {seen} instead of the stack's broker "
+                f"{expected}: something in the project sets Celery's broker after its settings "
+                "(a broker_read_url/broker_write_url, or code that sets app.conf); "
+                "stackyard sets CELERY_BROKER_URL, which wins over broker_url"
+            )
+        return (
+            f"the worker is connected to {expected} but did not answer a ping: is it "
+            f"consuming (queues {', '.join(settings.queues)}), or busy? See its log below"
+        )
+    if status == "running":
+        return (
+            "the worker runs but has not connected to a broker yet: its log below shows how far "
+            f"it got (importing app {settings.app!r} with settings {settings.django_settings!r})"
+        )
+    return (
+        f"the worker stopped: look for the error in its log below (app {settings.app!r}, "
+        f"settings {settings.django_settings!r}, source mounted from {settings.source})"
     )

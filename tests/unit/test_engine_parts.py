@@ -86,6 +86,8 @@ def test_endpoints_quote_credentials_and_use_aliases_inside_the_network(tmp_path
         "STACKYARD_CHANNEL_LAYER_URL",
         "STACKYARD_CHANNEL_LAYER_PREFIX",
         "CELERY_BROKER_URL",
+        "CELERY_BROKER_READ_URL",
+        "CELERY_BROKER_WRITE_URL",
         "CELERY_RESULT_BACKEND",
     }
     # Reprs reach tracebacks and JUnit reports: no password in them.
