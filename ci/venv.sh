@@ -13,8 +13,8 @@ if ! command -v "$python" >/dev/null 2>&1; then
     exit 1
 fi
 version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-if [ "$version" != "3.11" ]; then
-    echo "ci/venv.sh: $python is Python $version; this project needs 3.11 (make PYTHON=/path/to/python3.11)" >&2
+if [ "${version%%.*}" != 3 ] || [ "${version#*.}" -lt 11 ]; then
+    echo "ci/venv.sh: $python is Python $version; this project needs 3.11 or newer (make PYTHON=/path/to/python3)" >&2
     exit 1
 fi
 

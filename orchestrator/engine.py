@@ -1,8 +1,9 @@
 """The Docker engine: connecting to it, and the names the orchestrator labels things with.
 
-testcontainers is the container library; its Ryuk reaper image cannot be pulled
-on machines without a registry, so it is disabled here and the orchestrator
-removes what it creates itself.
+Importing this module changes no global state: in particular it leaves
+testcontainers' configuration (and so the Ryuk reaper of the project's own
+testcontainers code) alone. The stack creates its containers without
+testcontainers' reaper and removes them itself (see :mod:`orchestrator.stack`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,8 @@ from urllib.parse import urlsplit
 
 import docker
 from docker.errors import DockerException
-from testcontainers.core.config import testcontainers_config
 
 from orchestrator.errors import EngineUnavailable
-
-testcontainers_config.ryuk_disabled = True
 
 LABEL_PREFIX = "io.stackyard"
 LABEL_MANAGED = f"{LABEL_PREFIX}.managed"

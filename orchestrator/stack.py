@@ -1,9 +1,11 @@
 """A stack: the containers of several services on one Docker network, started together.
 
-Containers are created through testcontainers, labelled with the stack's id and
-owner, published on 127.0.0.1 only, and removed by :meth:`Stack.stop`, which is
-safe to call at any point, including after a failed start. The stack knows
-services only through their :class:`~orchestrator.spec.ServiceSpec`.
+Containers are created with docker-py on the run's engine client, labelled with
+the stack's id and owner (and nothing else), published on 127.0.0.1 only, and
+removed by :meth:`Stack.stop`, which is safe to call at any point, including
+after a failed start. They never involve testcontainers' Ryuk reaper, whatever
+the process-wide testcontainers configuration says: see :meth:`Stack._create`.
+The stack knows services only through their :class:`~orchestrator.spec.ServiceSpec`.
 
 Shape of the bookkeeping, for a stack with two services::
 
@@ -32,8 +34,6 @@ import docker
 from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network as DockerNetwork
-from testcontainers.core.container import DockerContainer
-from testcontainers.core.network import Network
 
 from orchestrator.engine import (
     LABEL_KEPT,
@@ -46,7 +46,13 @@ from orchestrator.engine import (
 from orchestrator.errors import OrchestratorError, ServiceNotReady
 from orchestrator.probes import NotReadyYet
 from orchestrator.spec import ServiceSpec
-from orchestrator.waiting import Cancelled, container_logs, describe_state, wait_until_ready
+from orchestrator.waiting import (
+    Cancelled,
+    container_logs,
+    describe_state,
+    hint_text,
+    wait_until_ready,
+)
 
 PUBLISH_ADDRESS = "127.0.0.1"
 CONFLICT = 409
@@ -244,13 +250,13 @@ class Stack:
     def _run(self, spec: ServiceSpec, launched: float) -> float:
         if self._cancel.is_set():
             raise Cancelled(spec.name)
-        created = self._create(spec)
+        container: Container | None = None
         try:
-            created.start()
+            container = self._create(spec)
+            container.start()
         except DockerException as error:
-            leftover = created._container  # created but not started: still ours to remove
-            if leftover is not None:
-                self._remove(leftover)
+            if container is not None:  # created but not started: still ours to remove
+                self._remove(container)
             raise ServiceNotReady(
                 spec.name,
                 "the container to start",
@@ -258,9 +264,8 @@ class Stack:
                 "not started",
                 "",
                 reason=f"could not start: {error}",
-                hint=spec.hint,
+                hint=hint_text(spec.hint, "not started", ""),
             ) from None
-        container = created.get_wrapped_container()
         with self._lock:
             self._containers[spec.name] = container
         for dependency in spec.depends_on:
@@ -280,25 +285,38 @@ class Stack:
         self.timings[spec.name] = time.monotonic() - launched
         return self.timings[spec.name]
 
-    def _create(self, spec: ServiceSpec) -> DockerContainer:
+    def _create(self, spec: ServiceSpec) -> Container:
+        """Create (not start) the container of ``spec`` on the stack's network.
+
+        Guarantees: no Ryuk reaper is started and no process-wide state is read or
+        changed. testcontainers' ``DockerContainer.start()`` would start Ryuk unless
+        its global configuration disables it (which would turn Ryuk off for the
+        project's own testcontainers code too), and it labels containers with its
+        session id, which a Ryuk started by the project's code in this process
+        would reap when the process exits, a kept stack included. The stack removes
+        what it creates itself (:meth:`stop`, :func:`remove_stack`, the watchdog).
+        """
         assert self.network is not None
-        container = DockerContainer(spec.image).with_name(f"stackyard-{self.id}-{spec.name}")
-        # testcontainers takes its own Network wrapper; the name is all create() uses.
-        on_network = Network()
-        on_network.name = self.network_name
-        if spec.command is not None:
-            container.with_command(list(spec.command))
-        container.with_envs(**spec.env)
-        container.with_network(on_network).with_network_aliases(spec.name)
-        for mount in spec.mounts:
-            container.with_volume_mapping(mount.host_path, mount.container_path, mount.mode)
-        for port in spec.ports:
-            # testcontainers takes only a host port; docker-py also takes (address,)
-            # for "a free port on this address", which keeps the port off other interfaces.
-            container.ports[f"{port}/tcp"] = (PUBLISH_ADDRESS,)  # type: ignore[assignment]
-        labels = {**self.labels, LABEL_SERVICE: spec.name}
-        container.with_kwargs(labels=labels, **spec.options)
-        return container
+        # (address,) publishes on a free port of that address only, off other interfaces;
+        # docker-py takes it, though its type stubs know only (address, port).
+        ports = {f"{port}/tcp": (PUBLISH_ADDRESS,) for port in spec.ports}
+        volumes = {
+            mount.host_path: {"bind": mount.container_path, "mode": mount.mode}
+            for mount in spec.mounts
+        }
+        endpoint = self.client.api.create_endpoint_config(aliases=[spec.name])
+        return self.client.containers.create(
+            spec.image,
+            command=list(spec.command) if spec.command is not None else None,
+            name=f"stackyard-{self.id}-{spec.name}",
+            environment=dict(spec.env),
+            ports=ports,  # type: ignore[arg-type]
+            volumes=volumes,
+            network=self.network_name,
+            networking_config={self.network_name: endpoint},
+            labels={**self.labels, LABEL_SERVICE: spec.name},
+            **spec.options,
+        )
 
     @staticmethod
     def _remove(container: Container) -> None:

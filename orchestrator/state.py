@@ -2,8 +2,10 @@
 
 One directory holds one stack's ``stack.json`` (mode 0600: it holds credentials)
 and ``stack.lock``. The lock serialises starting, attaching and stopping between
-the processes of a run (xdist workers) and between runs (a kept stack). Writes
-are atomic (temporary file, then rename).
+the processes of a run (xdist workers) and between runs (a kept stack). It is
+an OS lock on the open file (``flock`` on POSIX, ``msvcrt.locking`` on Windows),
+so it excludes every other holder, in this process or another, and a holder
+that dies releases it. Writes are atomic (temporary file, then rename).
 
 Shape of ``stack.json``::
 
@@ -20,7 +22,7 @@ Shape of ``stack.json``::
 from __future__ import annotations
 
 import errno
-import fcntl
+import importlib
 import json
 import os
 import time
@@ -28,15 +30,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from orchestrator.errors import OrchestratorError
+
+try:
+    import fcntl
+except ImportError:  # Windows: msvcrt.locking instead (see _try_lock)
+    fcntl = None  # type: ignore[assignment]
 
 STATE_FILE = "stack.json"
 LOCK_FILE = "stack.lock"
 LOCK_POLL = 0.05
 # The holder may be building images on a first run (minutes) before it releases.
 LOCK_TIMEOUT = 1800.0
+# What a lock attempt fails with while another handle holds the lock: flock gives
+# EAGAIN (EWOULDBLOCK) or EACCES, msvcrt.locking EACCES or EDEADLOCK (which macOS lacks).
+LOCK_HELD = frozenset(
+    {errno.EAGAIN, errno.EACCES, errno.EDEADLK, getattr(errno, "EDEADLOCK", errno.EDEADLK)}
+)
 
 
 @dataclass
@@ -98,23 +110,17 @@ class StateDir:
             raise OrchestratorError(f"{self.path} is gone: the run that made it has ended")
         with open(self.path / LOCK_FILE, "a") as handle:
             deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as error:
-                    if error.errno not in (errno.EAGAIN, errno.EACCES):
-                        raise
-                    if time.monotonic() > deadline:
-                        raise OrchestratorError(
-                            f"waited {timeout:g}s for the stack lock in {self.path}; another "
-                            "process holds it (a run still starting its stack?)"
-                        ) from None
-                    time.sleep(LOCK_POLL)
+            while not _try_lock(handle):
+                if time.monotonic() > deadline:
+                    raise OrchestratorError(
+                        f"waited {timeout:g}s for the stack lock in {self.path}; another "
+                        "process holds it (a run still starting its stack?)"
+                    )
+                time.sleep(LOCK_POLL)
             try:
                 yield
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                _unlock(handle)
 
     def load(self) -> StackState | None:
         try:
@@ -136,3 +142,38 @@ class StateDir:
 
     def remove(self) -> None:
         self.file.unlink(missing_ok=True)
+
+
+def _try_lock(handle: IO[str]) -> bool:
+    """Take the exclusive lock on ``handle``'s file without waiting; False when it is held."""
+    try:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            msvcrt = _msvcrt()
+            handle.seek(0)  # msvcrt locks bytes from the current position: always byte 0
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    except OSError as error:
+        if error.errno in LOCK_HELD:
+            return False
+        raise
+    return True
+
+
+def _unlock(handle: IO[str]) -> None:
+    if fcntl is not None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    else:
+        msvcrt = _msvcrt()
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+
+
+def _msvcrt() -> Any:
+    """Windows' C runtime module, for a platform without ``fcntl``."""
+    try:
+        return importlib.import_module("msvcrt")
+    except ImportError:
+        raise OrchestratorError(
+            "no file locking on this platform: neither fcntl (POSIX) nor msvcrt (Windows)"
+        ) from None

@@ -56,7 +56,6 @@ OLDEST = (
     "pytest-xdist==3.6.1",
     "pytest-timeout==2.3.1",
     "pytest-split==0.10.0",
-    "testcontainers==4.9.0",
     "selenium==4.25.0",
 )
 

@@ -1,4 +1,5 @@
-"""The network guard blocks INET connections, records them, and undoes itself."""
+"""The network guard blocks INET connections, records them, and undoes itself;
+its allowlist lets chosen destinations through."""
 
 import asyncio
 import socket
@@ -6,13 +7,22 @@ from collections.abc import Iterator
 
 import pytest
 
-from fixtures.netguard import NetworkAccessBlocked, NetworkGuard
+from fixtures.netguard import Allowlist, Destination, NetworkAccessBlocked, NetworkGuard
 from fixtures.plugin import guard_key
 
 
 @pytest.fixture
 def listener() -> Iterator[tuple[str, int]]:
     """A real TCP server on loopback, so an unguarded connect would succeed."""
+    server = socket.create_server(("127.0.0.1", 0))
+    try:
+        yield server.getsockname()
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def other_listener() -> Iterator[tuple[str, int]]:
     server = socket.create_server(("127.0.0.1", 0))
     try:
         yield server.getsockname()
@@ -86,3 +96,95 @@ def test_uninstall_restores_the_original_methods(unguarded):
         assert socket.socket.connect is not before
 
     assert socket.socket.connect is before
+
+
+@pytest.mark.parametrize(
+    ("entry", "host", "port"),
+    [
+        ("127.0.0.1:5432", "127.0.0.1", 5432),
+        ("localhost:6379", "localhost", 6379),
+        ("[::1]:5432", "::1", 5432),
+        ("localhost", "localhost", None),
+        ("127.0.0.1", "127.0.0.1", None),
+        ("[::1]", "::1", None),
+        ("::1", "::1", None),
+        (" DB.internal:5432 ", "db.internal", 5432),
+        ("db_1:65535", "db_1", 65535),
+    ],
+)
+def test_destinations_parse(entry, host, port):
+    assert Destination.parse(entry) == Destination(host, port)
+
+
+@pytest.mark.parametrize(
+    ("entry", "reason"),
+    [
+        ("", "'' is not a host name or address"),
+        (":5432", "'' is not a host name or address"),
+        ("localhost:", "the port is missing"),
+        ("localhost:0", "'0' is not a port"),
+        ("localhost:65536", "'65536' is not a port"),
+        ("localhost:abc", "'abc' is not a port"),
+        ("localhost:5432:1", "'5432:1' is not a port"),
+        ("[localhost]:5432", "'localhost' is not an IPv6 address"),
+        ("[127.0.0.1]:5432", "'127.0.0.1' is not an IPv6 address"),
+        ("[::1]:", "brackets hold an IPv6 address, with a port after them"),
+        ("http://localhost:5432", "'//localhost:5432' is not a port"),
+        ("local host", "'local host' is not a host name"),
+        ("*:5432", "'\\*' is not a host name"),
+    ],
+)
+def test_malformed_destinations_are_refused(entry, reason):
+    with pytest.raises(ValueError, match=reason):
+        Destination.parse(entry)
+
+
+def test_an_allowed_loopback_port_connects_while_another_port_stays_blocked(
+    unguarded, listener, other_listener
+):
+    allow = Allowlist([Destination.parse(f"127.0.0.1:{listener[1]}")])
+
+    with NetworkGuard("hint", allow) as guard:
+        with socket.create_connection(listener, timeout=1) as connection:
+            assert connection.getpeername() == listener
+        with pytest.raises(NetworkAccessBlocked):
+            socket.create_connection(other_listener, timeout=1)
+
+    assert guard.attempts == [f"connect to {other_listener!r}"]
+
+
+def test_a_host_name_allows_the_addresses_it_resolves_to(unguarded, listener):
+    allow = Allowlist([Destination.parse(f"localhost:{listener[1]}")])
+
+    with NetworkGuard("hint", allow) as guard, socket.create_connection(listener, timeout=1):
+        pass
+
+    assert guard.attempts == []
+
+
+def test_a_bare_host_allows_every_port_of_that_host_only(unguarded, listener, other_listener):
+    allow = Allowlist([Destination.parse("127.0.0.1")])
+
+    with NetworkGuard("hint", allow) as guard:
+        for address in (listener, other_listener):
+            socket.create_connection(address, timeout=1).close()
+        with socket.socket(type=socket.SOCK_DGRAM) as udp, pytest.raises(NetworkAccessBlocked):
+            udp.sendto(b"x", ("127.0.0.2", listener[1]))
+
+    assert guard.attempts == [f"sendto to {('127.0.0.2', listener[1])!r}"]
+
+
+def test_an_ipv6_loopback_destination(unguarded):
+    try:
+        server = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    with server:
+        port = server.getsockname()[1]
+        allow = Allowlist([Destination.parse(f"[::1]:{port}")])
+        with NetworkGuard("hint", allow) as guard:
+            socket.create_connection(("::1", port), timeout=1).close()
+            with pytest.raises(NetworkAccessBlocked):
+                socket.create_connection(("127.0.0.1", port), timeout=1)
+
+    assert len(guard.attempts) == 1

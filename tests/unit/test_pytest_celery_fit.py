@@ -1,6 +1,9 @@
-"""pytest-celery beside the plugin: nothing breaks, and the stack serves celery_setup."""
+"""pytest-celery beside the plugin: nothing breaks, and the stack serves celery_setup
+only to a project that asks for it."""
 
 import pytest
+
+from fixtures.run import stack_fixtures
 
 INNER_ARGS = ("-p", "no:django", "-p", "no:xdist", "-p", "no:asyncio")
 
@@ -20,19 +23,22 @@ def resolved(pytester, *extra: str) -> dict[str, str]:
     return locations
 
 
-def test_celery_setup_comes_from_the_stack_and_celery_worker_stays_pytest_celerys(pytester):
+def test_by_default_pytest_celery_keeps_its_own_celery_setup(pytester):
+    locations = resolved(pytester)
+
+    assert "pytest_celery" in locations["celery_setup"]
+    assert "fixtures/celery_setup.py" in locations["stack_celery_setup"]
+    assert "pytest_celery" in locations["celery_worker"]
+
+
+def test_a_project_that_asks_gets_celery_setup_from_the_stack(pytester):
+    """The project sets ``orchestrator_celery_setup = true`` (this repository does)."""
+    pytester.makeini("[pytest]\norchestrator_celery_setup = true\n")
     locations = resolved(pytester)
 
     assert "fixtures/celery_setup_override.py" in locations["celery_setup"]
     assert "fixtures/celery_setup.py" in locations["stack_celery_setup"]
     assert "pytest_celery" in locations["celery_worker"]
-
-
-def test_the_override_can_be_turned_off(pytester):
-    locations = resolved(pytester, "-o", "orchestrator_celery_setup=false")
-
-    assert "pytest_celery" in locations["celery_setup"]
-    assert "fixtures/celery_setup.py" in locations["stack_celery_setup"]
 
 
 @pytest.mark.parametrize("name", ["celery_setup", "stack_celery_setup"])
@@ -42,3 +48,11 @@ def test_requesting_celery_setup_makes_a_test_integration(pytester, name):
     result = pytester.runpytest_subprocess(*INNER_ARGS, "--collect-only", "-q", "-m", "integration")
 
     result.stdout.fnmatch_lines(["*test_uses_it*"])
+
+
+@pytest.mark.parametrize(("value", "served"), [("false", False), ("true", True)])
+def test_celery_setup_needs_the_stack_only_when_the_stack_serves_it(pytester, value, served):
+    config = pytester.parseconfig("-o", f"orchestrator_celery_setup={value}")
+
+    assert ("celery_setup" in stack_fixtures(config)) is served
+    assert "stack_celery_setup" in stack_fixtures(config)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.report import parse_shard
+from fixtures.report import Summary, parse_shard
 
 PLAIN = ("-p", "no:django", "-p", "no:asyncio", "-p", "no:cacheprovider")
 
@@ -74,28 +74,50 @@ def test_bad_shard_stops_the_run(suite):
     result.stderr.fnmatch_lines(["*--shard '3/2': K must be between 1 and N*"])
 
 
-def test_summary_names_slowest_tests_junit_and_artifacts(pytester, tmp_path, monkeypatch):
-    pytester.makeini("[pytest]\n")
-    pytester.makepyfile(
-        test_some="""
-        import time
+SOME_TESTS = """
+import time
 
-        def test_slow():
-            time.sleep(0.3)
 
-        def test_quick():
-            pass
-        """
+def test_slow():
+    time.sleep(0.3)
+
+
+def test_quick():
+    pass
+"""
+# Played by the inner project's conftest: this process timed a service, as the stack
+# fixture does after attaching to (or starting) the stack.
+SERVICE_TIMED = """
+from fixtures.run import run_key
+
+
+def pytest_sessionfinish(session):
+    session.config.stash[run_key].timings.append(
+        {"process": "main", "service": "redis", "image": 0.5, "ready": 1.25, "how": "started"}
     )
-    step_summary = tmp_path / "step_summary.md"
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+"""
 
-    result = pytester.runpytest(*PLAIN, "--junitxml", "reports/junit.xml")
+
+@pytest.fixture
+def step_summary(tmp_path, monkeypatch):
+    path = tmp_path / "step_summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(path))
+    return path
+
+
+def test_a_shard_run_summary_names_slowest_tests_junit_and_artifacts(pytester, step_summary):
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(test_some=SOME_TESTS)
+    durations = {"test_some.py::test_slow": 0.3, "test_some.py::test_quick": 0.0}
+    (pytester.path / ".test_durations").write_text(json.dumps(durations))
+
+    result = pytester.runpytest(*PLAIN, "--shard", "1/1", "--junitxml", "reports/junit.xml")
 
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
             "*stackyard summary*",
+            "shard 1/1",
             "slowest tests:",
             "*0.3*s  test_some.py::test_slow",
             "*test_some.py::test_quick",
@@ -105,9 +127,55 @@ def test_summary_names_slowest_tests_junit_and_artifacts(pytester, tmp_path, mon
         ]
     )
     markdown = step_summary.read_text()
-    assert "### stackyard summary" in markdown
+    assert "### stackyard summary (shard 1/1)" in markdown
     assert "`test_some.py::test_slow`" in markdown
     assert "JUnit XML: `reports/junit.xml`" in markdown
+
+
+def test_a_run_that_timed_services_lists_them(pytester, step_summary):
+    pytester.makeini("[pytest]\n")
+    pytester.makeconftest(SERVICE_TIMED)
+    pytester.makepyfile(test_some=SOME_TESTS)
+
+    result = pytester.runpytest(*PLAIN)
+
+    result.stdout.fnmatch_lines(
+        [
+            "*stackyard summary*",
+            "services: process  service*",
+            "*main *redis *0.50s *1.25s  started",
+        ]
+    )
+    assert "| main | redis | 0.50 s | 1.25 s | started |" in step_summary.read_text()
+
+
+def test_a_run_in_which_stackyard_did_nothing_has_no_summary(pytester, step_summary):
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(test_some=SOME_TESTS)
+
+    result = pytester.runpytest(*PLAIN, "--junitxml", "reports/junit.xml")
+
+    result.assert_outcomes(passed=2)
+    assert "stackyard summary" not in result.stdout.str()
+    assert not step_summary.exists()
+
+
+@pytest.mark.parametrize(
+    ("what", "news"),
+    [
+        ({}, False),
+        ({"shard": "1/2"}, True),
+        ({"services": [{"service": "redis"}]}, True),
+        ({"artifacts": ["artifacts/t/browser-1-screenshot.png"]}, True),
+        ({"container_logs": ["artifacts/containers/redis.log"]}, True),
+        ({"slowest": [(1.0, "t.py::t")], "junit": "reports/junit.xml"}, False),
+    ],
+)
+def test_the_summary_has_news_only_of_what_stackyard_did(what, news):
+    fields = {"shard": None, "services": [], "slowest": [], "junit": None}
+    summary = Summary(**{**fields, "artifacts": [], "container_logs": [], **what})
+
+    assert summary.has_news() is news
 
 
 def test_this_repository_shards_cover_the_integration_layer_exactly_once(pytestconfig):
