@@ -14,8 +14,6 @@ underscores, behind ``ORCHESTRATOR_``: ``worker.concurrency`` is
 
 from __future__ import annotations
 
-import configparser
-import contextlib
 import math
 import os
 import tomllib
@@ -24,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, OrchestratorError
 
 IMAGE_MODES = ("build", "registry")
 # Services whose image is built from a recipe (a Dockerfile directory shipped in the wheel).
@@ -84,6 +82,9 @@ KEYS: dict[str, Key] = {
         "str", "", "what the worker image installs: a requirements file or pyproject.toml"
     ),
     "worker.constraints": Key("str", "", "pins for the worker image ('' for none)"),
+    "worker.python": Key(
+        "str", "", "Python of the worker image, 'X.Y' like '3.13' ('' = the test process's)"
+    ),
     "worker.queues": Key("list", ["celery"], "queues the worker consumes"),
     "worker.concurrency": Key("int", 4, "worker threads"),
 }
@@ -237,24 +238,12 @@ def worker_settings_module(config: Config, environ: Mapping[str, str] | None = N
 
 
 def _pytest_ini_value(root: Path, name: str) -> str:
-    """A key of the project's pytest configuration (pyproject.toml or pytest.ini), or ''."""
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file():
-        with contextlib.suppress(tomllib.TOMLDecodeError):
-            options = tomllib.loads(pyproject.read_text()).get("tool", {}).get("pytest", {})
-            value = options.get("ini_options", {}).get(name)
-            if isinstance(value, str):
-                return value
-    for filename, section in (
-        ("pytest.ini", "pytest"),
-        ("tox.ini", "pytest"),
-        ("setup.cfg", "tool:pytest"),
-    ):
-        path = root / filename
-        if path.is_file():
-            parser = configparser.ConfigParser(interpolation=None)
-            with contextlib.suppress(configparser.Error):
-                parser.read(path)
-                if parser.has_option(section, name):
-                    return parser.get(section, name).strip()
-    return ""
+    """A key of the project's pytest configuration, from the file pytest itself reads, or ''."""
+    # Imported here: reading pytest's files needs tomlkit, which nothing else at start-up does.
+    from orchestrator.project_files import locate_pytest_config, pytest_values
+
+    try:
+        value = pytest_values(locate_pytest_config(root)).get(name)
+    except OrchestratorError:
+        return ""
+    return value.strip() if isinstance(value, str) else ""

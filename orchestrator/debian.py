@@ -1,7 +1,9 @@
 """Make a Debian base image without a registry: debootstrap a root file system and import it.
 
 The mirror is the one this machine's apt already uses (its sources files), so
-nothing about the network is written into the project.
+nothing about the network is written into the project. Each Debian release
+ships one python3; :data:`SUITE_PYTHON` says which, so a worker image for a
+given Python knows which release to build on.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -20,25 +22,62 @@ import docker
 from orchestrator.engine import LABEL_MANAGED
 from orchestrator.errors import ImageError
 
-SUITE = "bookworm"
+DEFAULT_SUITE = "bookworm"
+# The python3 (major, minor) of each release stackyard can debootstrap, oldest first.
+SUITE_PYTHON: dict[str, tuple[int, int]] = {"bookworm": (3, 11), "trixie": (3, 13)}
+# Debian release names whose apt source is the Debian archive itself (not -security,
+# -updates or a third party's "nodistro"): any of them tells where the archive is.
+DEBIAN_RELEASES = ("bullseye", "bookworm", "trixie", "forky", "sid")
 APT_SOURCES = Path("/etc/apt")
 DEBOOTSTRAP_TIMEOUT = 900
 
 
-def apt_mirror(sources_dir: Path = APT_SOURCES, suite: str = SUITE) -> str:
-    """The first Debian mirror of ``suite`` in the machine's apt sources."""
-    deb822 = sorted((sources_dir / "sources.list.d").glob("*.sources"))
-    for path in deb822:
+def suite_for_python(version: tuple[int, int]) -> str | None:
+    """The Debian release whose python3 is ``version`` (``(3, 13)`` → ``trixie``), or None."""
+    for suite, python in SUITE_PYTHON.items():
+        if python == version:
+            return suite
+    return None
+
+
+def base_reference(suite: str) -> str:
+    """The tag of the base image debootstrapped from ``suite``."""
+    return f"stackyard/debian-base:{suite}"
+
+
+def apt_mirror(sources_dir: Path = APT_SOURCES, suite: str = DEFAULT_SUITE) -> str:
+    """The Debian mirror of ``suite`` in the machine's apt sources.
+
+    A machine lists only its own release; one Debian archive serves them all, so
+    when ``suite`` is not listed the mirror of another Debian release is returned
+    (a bookworm machine's ``http://deb.debian.org/debian`` serves trixie too).
+    """
+    listed = list(_listed_sources(sources_dir))
+    for listed_suite, uri in listed:
+        if listed_suite == suite:
+            return uri
+    for listed_suite, uri in listed:
+        if listed_suite in DEBIAN_RELEASES:
+            return uri
+    raise ImageError(
+        f"no apt source for Debian {suite} on this machine ({sources_dir}); "
+        "set base_image in [tool.orchestrator] to an image the engine has or can pull"
+    )
+
+
+def _listed_sources(sources_dir: Path) -> Iterator[tuple[str, str]]:
+    """(suite, first URI) of every apt source, deb822 files first, then one-line ones."""
+    for path in sorted((sources_dir / "sources.list.d").glob("*.sources")):
         for stanza in path.read_text().split("\n\n"):
             fields = dict(
                 line.split(":", 1)
                 for line in stanza.splitlines()
                 if re.match(r"^[A-Za-z-]+:", line)
             )
-            suites = fields.get("Suites", "").split()
             uris = fields.get("URIs", "").split()
-            if suite in suites and uris:
-                return uris[0]
+            for suite in fields.get("Suites", "").split():
+                if uris:
+                    yield suite, uris[0]
     legacy = [
         sources_dir / "sources.list",
         *sorted((sources_dir / "sources.list.d").glob("*.list")),
@@ -48,12 +87,8 @@ def apt_mirror(sources_dir: Path = APT_SOURCES, suite: str = SUITE) -> str:
             continue
         for line in path.read_text().splitlines():
             words = re.sub(r"\[[^]]*\]", "", line).split()
-            if len(words) >= 3 and words[0] == "deb" and words[2] == suite:
-                return words[1]
-    raise ImageError(
-        f"no apt source for Debian {suite} on this machine ({sources_dir}); "
-        "set base_image in [tool.orchestrator] to an image the engine has or can pull"
-    )
+            if len(words) >= 3 and words[0] == "deb":
+                yield words[2], words[1]
 
 
 def _ensure_debootstrap(log: Callable[[str], None]) -> str:
@@ -75,17 +110,21 @@ def _ensure_debootstrap(log: Callable[[str], None]) -> str:
 
 
 def make_debian_base(
-    client: docker.DockerClient, reference: str, log: Callable[[str], None]
+    client: docker.DockerClient,
+    reference: str,
+    log: Callable[[str], None],
+    suite: str = DEFAULT_SUITE,
 ) -> None:
-    """debootstrap a minimal Debian into a temporary directory and import it as ``reference``."""
+    """debootstrap a minimal Debian ``suite`` into a temporary directory; import it as
+    ``reference``. The temporary root file system is removed whatever happens."""
     debootstrap = _ensure_debootstrap(log)
-    mirror = apt_mirror()
+    mirror = apt_mirror(suite=suite)
     started = time.monotonic()
     repository, _, tag = reference.partition(":")
     with tempfile.TemporaryDirectory(prefix="stackyard-rootfs-") as tmp:
         root = Path(tmp) / "root"
         completed = subprocess.run(
-            [debootstrap, "--variant=minbase", SUITE, str(root), mirror],
+            [debootstrap, "--variant=minbase", suite, str(root), mirror],
             capture_output=True,
             text=True,
             timeout=DEBOOTSTRAP_TIMEOUT,
@@ -93,7 +132,7 @@ def make_debian_base(
         )
         if completed.returncode != 0:
             tail = "\n".join((completed.stdout + completed.stderr).splitlines()[-20:])
-            raise ImageError(f"debootstrap {SUITE} from {mirror} failed:\n{tail}")
+            raise ImageError(f"debootstrap {suite} from {mirror} failed:\n{tail}")
         archive = Path(tmp) / "root.tar"
         subprocess.run(["tar", "-C", str(root), "-cf", str(archive), "."], check=True, timeout=600)
         client.api.import_image_from_file(
