@@ -18,7 +18,7 @@ import docker
 from docker.errors import NotFound
 
 from orchestrator.config import Config
-from orchestrator.engine import LABEL_KEPT, LABEL_MANAGED, LABEL_OWNER, LABEL_STACK
+from orchestrator.engine import LABEL_KEPT, LABEL_MANAGED, LABEL_OWNER, LABEL_STACK, THREAD_PREFIX
 from orchestrator.errors import OrchestratorError
 from orchestrator.owner import KEPT, owner_alive
 from orchestrator.plan import Slice
@@ -55,7 +55,7 @@ def up(
     def start_worker(slice_: Slice) -> str:
         return attachment.ensure_worker(slice_, databases / f"{slice_.name}.sqlite3")
 
-    with ThreadPoolExecutor(max_workers=len(slices)) as pool:
+    with ThreadPoolExecutor(len(slices), thread_name_prefix=THREAD_PREFIX) as pool:
         list(pool.map(start_worker, slices))
     return attachment
 

@@ -41,6 +41,7 @@ from orchestrator.engine import (
     LABEL_OWNER,
     LABEL_SERVICE,
     LABEL_STACK,
+    THREAD_PREFIX,
     published_host,
 )
 from orchestrator.errors import OrchestratorError, ServiceNotReady
@@ -94,7 +95,9 @@ class Stack:
         self._ports: dict[tuple[str, int], tuple[str, int]] = {}
         self._cancel = threading.Event()
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"stack-{self.id}")
+        self._pool = ThreadPoolExecutor(
+            max_workers=8, thread_name_prefix=f"{THREAD_PREFIX}-{self.id}"
+        )
 
     @property
     def network_name(self) -> str:
@@ -350,7 +353,7 @@ def remove_stack(client: docker.DockerClient, stack_id: str) -> int:
     containers = client.containers.list(all=True, filters=label, sparse=True)
     removed = 0
     if containers:
-        with ThreadPoolExecutor(max_workers=len(containers)) as pool:
+        with ThreadPoolExecutor(len(containers), thread_name_prefix=THREAD_PREFIX) as pool:
             removed = sum(pool.map(_remove_labelled, containers))
     for network in client.networks.list(filters=label):
         with contextlib.suppress(NotFound):

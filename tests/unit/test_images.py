@@ -3,6 +3,8 @@ requirements pip gets, what the image tag covers, and how a pip failure reads.""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator, Sequence
@@ -270,12 +272,26 @@ def test_pip_settings_are_read_from_pip_s_configuration_and_variables(tmp_path):
     assert settings["extra-index-url"] == "https://extra.test/simple file:///opt/local/simple"
 
 
-def test_without_pip_the_pip_variables_are_the_settings(monkeypatch):
+def test_pip_settings_are_read_without_running_pip(monkeypatch, tmp_path):
+    # Reading them must cost no subprocess: every stack start and attach does it.
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    monkeypatch.setattr(subprocess, "run", None)
+    environ = {"PIP_INDEX_URL": "https://pkgs.test/simple", "HOME": str(tmp_path)}
+    environ["PIP_CONFIG_FILE"] = os.devnull
 
-    settings = read_pip_config({"PIP_INDEX_URL": "https://pkgs.test/simple", "HOME": "/"})
+    assert read_pip_config(environ) == {"index-url": "https://pkgs.test/simple"}
 
-    assert settings == {"index-url": "https://pkgs.test/simple"}
+
+def test_pip_settings_agree_with_pip_config_list():
+    listing = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+
+    assert read_pip_config() == parse_pip_config(listing)
 
 
 def test_locations_only_this_machine_has_are_left_out(tmp_path):

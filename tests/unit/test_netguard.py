@@ -3,12 +3,14 @@ its allowlist lets chosen destinations through."""
 
 import asyncio
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
 
 from fixtures.netguard import Allowlist, Destination, NetworkAccessBlocked, NetworkGuard
 from fixtures.plugin import guard_key
+from orchestrator.engine import THREAD_PREFIX
 
 
 @pytest.fixture
@@ -188,3 +190,29 @@ def test_an_ipv6_loopback_destination(unguarded):
                 socket.create_connection(("127.0.0.1", port), timeout=1)
 
     assert len(guard.attempts) == 1
+
+
+def _connect_in_thread(name: str, address: tuple[str, int]) -> str:
+    outcome: list[str] = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection(address, timeout=1):
+                outcome.append("connected")
+        except NetworkAccessBlocked:
+            outcome.append("blocked")
+
+    thread = threading.Thread(target=connect, name=name)
+    thread.start()
+    thread.join(5)
+    return outcome[0]
+
+
+def test_stackyards_own_threads_pass_while_a_guarded_test_runs(unguarded, listener):
+    # A stack starting in the background (its probes) while fast tests run in the
+    # same process: its traffic is not the test's.
+    with NetworkGuard("hint") as guard:
+        assert _connect_in_thread(f"{THREAD_PREFIX}-provision", listener) == "connected"
+        assert _connect_in_thread("a-test-thread", listener) == "blocked"
+
+    assert guard.attempts == [f"connect to {listener!r}"]
