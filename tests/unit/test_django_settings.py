@@ -23,9 +23,7 @@ ENDPOINTS = Endpoints(
 def test_celery_reads_every_broker_url_from_its_own_variables():
     environment = celery_environment(ENDPOINTS)
 
-    assert {environment[name] for name in environment if "BROKER" in name} == {
-        ENDPOINTS.broker_url
-    }
+    assert {environment[name] for name in environment if "BROKER" in name} == {ENDPOINTS.broker_url}
     assert environment["CELERY_RESULT_BACKEND"] == ENDPOINTS.result_backend
 
 

@@ -1,4 +1,4 @@
-"""stackyard's own bound on waiting for the stack fires before the test's timeout."""
+"""Errors of the stack's set-up: stackyard's own, before the test's timeout, each once."""
 
 import pytest
 
@@ -30,3 +30,44 @@ def test_a_stack_that_never_gets_ready_is_reported_by_stackyard(
     output = result.stdout.str()
     assert "+++ Timeout +++" not in output
     result.stdout.fnmatch_lines(["*the stack was not ready within [23]s*"])
+
+
+def test_a_stack_that_failed_is_reported_in_full_once(pytester, monkeypatch):
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+    pytester.makepyprojecttoml("[tool.orchestrator]\n")
+    pytester.makeconftest(
+        """
+        import pytest
+        from fixtures import run
+        from orchestrator.errors import OrchestratorError
+
+        def broken(self):
+            raise OrchestratorError("service 'rabbitmq' could not start\\nits whole story")
+
+        run.RunContext._open = broken
+
+        @pytest.fixture
+        def own():
+            raise RuntimeError("the project's own fixture\\nsecond line")
+        """
+    )
+    pytester.makepyfile(
+        test_x="""
+        def test_a(stack): pass
+        def test_b(stack): pass
+        def test_c(stack): pass
+        def test_own_1(own): pass
+        def test_own_2(own): pass
+        """
+    )
+
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist")
+
+    result.assert_outcomes(errors=5)
+    output = result.stdout.str()
+    # Once, and not twice in one report ("During handling of the above exception").
+    assert output.count("its whole story") == 1, output
+    assert output.count("the same error as test_x.py::test_a") == 2
+    # The project's own set-up errors are reported as pytest reports them.
+    reported = [line for line in result.outlines if line.startswith("E") and "second line" in line]
+    assert len(reported) == 2
