@@ -112,9 +112,16 @@ def run_leg(leg: Leg, wheel: Path, project: Path, commands: Sequence[str]) -> li
     )
     output = completed.stdout + completed.stderr
     if completed.returncode != 0:
-        pytest.fail(
-            f"the leg failed (exit {completed.returncode}):\n{output[-6000:]}", pytrace=False
+        errors = "\n".join(
+            line
+            for line in completed.stderr.splitlines()
+            if "is ignored: it is neither" not in line
         )
+        failure = (
+            f"the leg failed (exit {completed.returncode}):\n{completed.stdout[-8000:]}\n"
+            f"--- stderr ---\n{errors[-3000:]}"
+        )
+        pytest.fail(failure, pytrace=False)
     steps = completed.stdout.split("::: step ")[1:]
     assert len(steps) == len(commands), output[-3000:]
     return steps
@@ -141,11 +148,17 @@ def _container_argv(suite: str, wheel: Path, project: Path) -> list[str]:
 
 def runner_image(suite: str) -> str:
     """An image of Debian ``suite`` with its python3 and venv, made from the offline base."""
-    from orchestrator.debian import ensure_debian_base
+    from docker.errors import ImageNotFound
+
+    from orchestrator.debian import base_reference, make_debian_base
     from orchestrator.engine import connect
 
     client = connect()
-    base = ensure_debian_base(client, suite, print)
+    base = base_reference(suite)
+    try:
+        client.images.get(base)
+    except ImageNotFound:
+        make_debian_base(client, base, print, suite=suite)
     reference = f"stackyard-adoption/runner:{suite}"
     client.images.build(
         path=str(RUNNER_RECIPE), tag=reference, buildargs={"BASE_IMAGE": base}, rm=True
