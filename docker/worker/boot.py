@@ -11,6 +11,9 @@ project's tasks (the slow part) happens while RabbitMQ is still booting, then a
 login to the worker's vhost is tried every 50 ms instead of Celery's 2 s
 reconnect steps (the vhost itself may be created a moment after the broker is up).
 
+The app also gets pytest-celery's built-in worker tasks (``ping``, ``identity``, ...)
+under pytest-celery's names, so that tests in its style run on the project's worker.
+
 Environment: CELERY_APP (``package.module`` or ``package.module:app``),
 CELERY_BROKER_URL, STACKYARD_DJANGO_SETTINGS, optional STACKYARD_BROKER_WAIT
 (seconds, default 120). Arguments are passed to ``celery worker``.
@@ -21,9 +24,12 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
 POLL_INTERVAL = 0.05
+# The module pytest-celery 1.x defines its worker's tasks in: their names start with it.
+PYTEST_CELERY_TASKS = "pytest_celery.vendors.worker.tasks"
 
 
 def load_app(spec: str):
@@ -70,6 +76,59 @@ def wait_for_broker(url: str, timeout: float) -> None:
             connection.collect()
 
 
+def register_pytest_celery_tasks(app) -> None:
+    """Register pytest-celery's built-in worker tasks on the app, by pytest-celery's names.
+
+    Its tests send them (``from pytest_celery import ping``, ``CeleryTestSetup.ready(ping=True)``)
+    to a worker made from its own image; here the worker is the project's, and its image
+    holds only the project's dependencies, so these are stackyard's copies of pytest-celery
+    1.x's tasks: same names, arguments and results. A task the app already has stays its own
+    (looking it up finalizes the app, as the worker's start would).
+    """
+
+    def task(**options):
+        def register(function):
+            name = f"{PYTEST_CELERY_TASKS}.{function.__name__}"
+            if name in app.tasks:  # pytest-celery's own, imported by the project
+                return app.tasks[name]
+            return app.task(name=name, shared=False, **options)(function)
+
+        return register
+
+    @task()
+    def add(x, y, z=None):
+        return x + y + z if z else x + y
+
+    @task(bind=True)
+    def add_replaced(self, x, y, z=None, *, queue=None):
+        raise self.replace(add.s(x, y, z).set(queue=queue or "celery"))
+
+    @task()
+    def fail(*args):
+        raise RuntimeError(("Task expected to fail", *args))
+
+    @task()
+    def identity(x):
+        return x
+
+    @task()
+    def noop(*args, **kwargs):
+        return None
+
+    @task()
+    def ping():
+        return "pong"
+
+    @task()
+    def sleep(seconds=1, **kwargs):
+        time.sleep(seconds, **kwargs)
+        return True
+
+    @task()
+    def xsum(nums):
+        return sum(sum(num) if isinstance(num, Iterable) else num for num in nums)
+
+
 def setup_django() -> None:
     """Django with the project's settings and the stack's endpoints applied over them."""
     import django
@@ -88,6 +147,7 @@ def main() -> None:
     # Whatever namespace the app reads its configuration from: this process is the worker.
     app.conf.task_always_eager = False
     app.loader.import_default_modules()
+    register_pytest_celery_tasks(app)
     wait_for_broker(
         os.environ["CELERY_BROKER_URL"],
         float(os.environ.get("STACKYARD_BROKER_WAIT", "120")),
