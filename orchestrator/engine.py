@@ -28,8 +28,8 @@ LABEL_INPUTS = f"{LABEL_PREFIX}.inputs"
 LABEL_KEPT = f"{LABEL_PREFIX}.kept"
 
 ENGINE_HINT = (
-    "start a Docker engine (in this repository: `ci/engine.sh`, which installs and starts one "
-    "when run as root on Debian/Ubuntu) or point DOCKER_HOST at one"
+    "start a Docker engine (Docker Desktop, Colima, or `dockerd`; on Debian/Ubuntu as root: "
+    "`apt-get install docker.io` then `dockerd &`) or point DOCKER_HOST at one"
 )
 
 
