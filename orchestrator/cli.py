@@ -32,11 +32,11 @@ def _log(message: str) -> None:
 
 def images_build(args: argparse.Namespace) -> int:
     from orchestrator.engine import connect
-    from orchestrator.images import SERVICES, ImageBuilder
+    from orchestrator.images import ImageBuilder, stack_services
 
     config = _config(args)
     client = connect()
-    reports = ImageBuilder(client, config, log=_log).ensure(args.services or SERVICES)
+    reports = ImageBuilder(client, config, log=_log).ensure(args.services or stack_services(config))
     for report in reports.values():
         print(
             f"{report.service:<10} {report.reference:<40} {report.action:<8} {report.seconds:6.1f}s"

@@ -97,6 +97,15 @@ class Config:
     root: Path
     values: Mapping[str, Any]
     declared: bool = False  # the project has a [tool.orchestrator] table
+    # A bound on waiting for a service, from the caller (a test runner's own timeout), so
+    # that a service's readiness error comes first; not part of the configuration proper.
+    wait_limit: float | None = None
+
+    @property
+    def startup_timeout(self) -> float:
+        """Seconds a service may take to become ready: ``startup_timeout``, within the limit."""
+        configured = float(self.values["startup_timeout"])
+        return configured if self.wait_limit is None else min(configured, self.wait_limit)
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]

@@ -53,6 +53,16 @@ def celery_environment(endpoints: StackEndpoints) -> dict[str, str]:
     }
 
 
+def celery_app_settings(endpoints: StackEndpoints) -> dict[str, Any]:
+    """Celery's own setting names, for an app whose configuration is already loaded."""
+    return {
+        "broker_url": endpoints.broker_url,
+        "result_backend": endpoints.result_backend,
+        "task_always_eager": False,
+        "task_eager_propagates": False,
+    }
+
+
 def channel_layers(endpoints: StackEndpoints) -> dict[str, Any]:
     """``CHANNEL_LAYERS`` on the stack's Redis, in the slice's prefix."""
     return {

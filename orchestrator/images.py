@@ -46,7 +46,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import docker
-from docker.errors import APIError, ImageNotFound
+from docker.errors import APIError, DockerException, ImageNotFound
+from requests.exceptions import RequestException
 
 import orchestrator
 from orchestrator.config import Config
@@ -61,11 +62,20 @@ from orchestrator.engine import LABEL_INPUTS, LABEL_MANAGED, LABEL_SERVICE, THRE
 from orchestrator.errors import ConfigError, ImageError
 
 SERVICES = ("redis", "rabbitmq", "browser", "worker")
+
+
+def stack_services(config: Config) -> tuple[str, ...]:
+    """The services whose images a stack of this project needs: no worker without a
+    Celery app (``worker.app``), so a project without Celery needs no requirements."""
+    return SERVICES if config["worker.app"] else tuple(s for s in SERVICES if s != "worker")
+
+
 REGISTRY_SERVICES = ("redis", "rabbitmq", "browser")
 OFFLINE_BASE = base_reference(DEFAULT_SUITE)
 # Builds mostly wait on the package mirror; more than this starves 2 cores.
 PARALLEL_BUILDS = 3
 BUILD_LOG_TAIL = 30
+BUILD_TIMEOUT = 1800  # seconds one build step may stay silent
 # The classic builder colours a step's stderr and interleaves its own bookkeeping
 # (" ---> Running in <id>", "Removing intermediate container <id>").
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
@@ -688,20 +698,27 @@ class ImageBuilder:
     def _build(self, context: Path, reference: str, service: str) -> None:
         labels = {LABEL_MANAGED: "true", LABEL_SERVICE: service, LABEL_INPUTS: reference}
         lines: list[str] = []
-        stream = self.client.api.build(
-            path=str(context),
-            tag=reference,
-            buildargs=self._build_args(service),
-            labels=labels,
-            rm=True,
-            forcerm=True,
-            decode=True,
-        )
-        for chunk in stream:
-            if "stream" in chunk:
-                lines.extend(ANSI_ESCAPE.sub("", chunk["stream"]).rstrip().splitlines())
-            if "error" in chunk:
-                raise self._build_failure(reference, service, chunk["error"].strip(), lines)
+        try:
+            stream = self.client.api.build(
+                path=str(context),
+                tag=reference,
+                buildargs=self._build_args(service),
+                labels=labels,
+                rm=True,
+                forcerm=True,
+                decode=True,
+                # A step may print nothing for minutes (pip compiling an sdist): the
+                # client's usual read timeout would cut the build off.
+                timeout=BUILD_TIMEOUT,
+            )
+            for chunk in stream:
+                if "stream" in chunk:
+                    lines.extend(ANSI_ESCAPE.sub("", chunk["stream"]).rstrip().splitlines())
+                if "error" in chunk:
+                    raise self._build_failure(reference, service, chunk["error"].strip(), lines)
+        except (RequestException, DockerException) as error:
+            tail = "\n".join(lines[-BUILD_LOG_TAIL:])
+            raise ImageError(f"building {reference} failed: {error}\n{tail}") from None
 
     def _build_failure(
         self, reference: str, service: str, error: str, lines: list[str]

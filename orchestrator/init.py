@@ -222,8 +222,8 @@ def _pytest_decisions(
         settings,
         _python_path(source, given),
         decide(
-            "orchestrator_celery_app",
-            given.get("orchestrator_celery_app"),
+            CELERY_APP_KEY,
+            given.get(CELERY_APP_KEY),
             celery_app,
             checks.module,
         ),

@@ -55,8 +55,9 @@ def up(
     def start_worker(slice_: Slice) -> str:
         return attachment.ensure_worker(slice_, databases / f"{slice_.name}.sqlite3")
 
-    with ThreadPoolExecutor(len(slices), thread_name_prefix=THREAD_PREFIX) as pool:
-        list(pool.map(start_worker, slices))
+    if config["worker.app"]:  # a project without Celery runs no workers
+        with ThreadPoolExecutor(len(slices), thread_name_prefix=THREAD_PREFIX) as pool:
+            list(pool.map(start_worker, slices))
     return attachment
 
 

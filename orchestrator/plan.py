@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.config import Config, worker_settings_module
@@ -55,13 +55,13 @@ MAIN_SLICE = Slice.numbered("main", 1)
 
 @dataclass(frozen=True)
 class Credentials:
-    """Secrets generated for one stack; never the images' defaults."""
+    """Secrets generated for one stack; never the images' defaults (and never in a repr)."""
 
-    redis_password: str
+    redis_password: str = field(repr=False)
     rabbitmq_user: str
-    rabbitmq_password: str
+    rabbitmq_password: str = field(repr=False)
     vhost: str
-    vnc_password: str = ""
+    vnc_password: str = field(default="", repr=False)
 
     @classmethod
     def generate(cls) -> Credentials:
@@ -114,7 +114,7 @@ class StackPlan:
         self.config = config
         self.images = images
         self.credentials = credentials
-        self.timeout = float(config["startup_timeout"])
+        self.timeout = config.startup_timeout
 
     def broker_specs(self, boot_vhosts: Sequence[str] = ()) -> list[ServiceSpec]:
         """Redis and RabbitMQ; RabbitMQ makes ``boot_vhosts`` as it boots (when it can)."""

@@ -35,9 +35,9 @@ from pathlib import Path
 import docker
 from docker.errors import DockerException, NotFound
 
-from orchestrator.config import Config
+from orchestrator.config import Config, worker_settings_module
 from orchestrator.errors import OrchestratorError
-from orchestrator.images import SERVICES, ImageBuilder, ImageReport
+from orchestrator.images import ImageBuilder, ImageReport, stack_services
 from orchestrator.owner import KEPT
 from orchestrator.plan import Credentials, Slice, StackPlan
 from orchestrator.probes import AmqpLogin, NotReadyYet
@@ -222,7 +222,16 @@ def source_fingerprint(directory: Path) -> str:
 
 
 def configuration_fingerprint(config: Config, images: dict[str, str]) -> str:
-    document = json.dumps({"images": images, "config": dict(config.values)}, sort_keys=True)
+    """What a kept stack was made from: a change means its containers are stale.
+
+    The worker's settings module is resolved (it may come from the environment or
+    pytest's configuration, not from ``[tool.orchestrator]``).
+    """
+    settings = worker_settings_module(config) if config["worker.app"] else ""
+    document = json.dumps(
+        {"images": images, "config": dict(config.values), "worker_settings": settings},
+        sort_keys=True,
+    )
     return hashlib.sha256(document.encode()).hexdigest()[:12]
 
 
@@ -239,6 +248,8 @@ def all_specs(plan: StackPlan, state: StackState) -> dict[str, ServiceSpec]:
     specs = {spec.name: spec for spec in plan.broker_specs()}
     specs[browser.NAME] = plan.browser_spec(state.headed)
     for name, recorded in state.slices.items():
+        if not plan.config["worker.app"]:
+            break  # a project without Celery runs no workers
         slice_ = Slice(name, recorded.vhost, recorded.results_db, recorded.prefix)
         database = Path(recorded.database) if recorded.database else None
         spec = plan.worker_spec(database, slice_)
@@ -294,7 +305,7 @@ def _attach_if_usable(
     reason = ""
     try:
         builder = ImageBuilder(client, config, log)
-        current = {service: builder.reference(service) for service in SERVICES}
+        current = {service: builder.reference(service) for service in stack_services(config)}
         if configuration_fingerprint(config, current) != state.fingerprint:
             reason = "its images or configuration changed"
         else:
@@ -344,7 +355,7 @@ def _start(
 ) -> Attachment:
     """Start a stack and record it; ``watched``: with a watchdog that removes it if the
     owner dies, launched together with the containers so that no moment is unguarded."""
-    reports = ImageBuilder(client, config, log).ensure(SERVICES)
+    reports = ImageBuilder(client, config, log).ensure(stack_services(config))
     if gate is not None:
         gate.launch()
     images = {name: report.reference for name, report in reports.items()}
@@ -353,7 +364,11 @@ def _start(
     slices = [Slice.numbered(name, number) for number, name in enumerate(slice_names, start=1)]
     databases = database_dir(config)
     databases.mkdir(parents=True, exist_ok=True, mode=0o700)
-    workers = {s.name: plan.worker_spec(databases / f"{s.name}.sqlite3", s) for s in slices}
+    workers = {
+        s.name: plan.worker_spec(databases / f"{s.name}.sqlite3", s)
+        for s in slices
+        if config["worker.app"]  # a project without Celery has no worker to start
+    }
     vhosts = [s.vhost for s in slices]
     watchdog = Watchdog.launch(owner, stack.id, state_dir) if watched else None
     try:
@@ -385,7 +400,7 @@ def _start(
                 s.vhost,
                 s.results_db,
                 s.prefix,
-                worker=ids[s.worker_name],
+                worker=ids.get(s.worker_name),  # None: a project without Celery
                 database=str(databases / f"{s.name}.sqlite3"),
                 source=source,
             )

@@ -37,7 +37,7 @@ class ServiceSpec:
     image: str
     probe: Probe
     command: tuple[str, ...] | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold passwords
     ports: tuple[int, ...] = ()
     depends_on: tuple[str, ...] = ()
     mounts: tuple[Mount, ...] = ()

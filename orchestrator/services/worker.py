@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -35,9 +35,8 @@ class WorkerSettings:
     django_settings: str
     queues: Sequence[str]
     concurrency: int
-    environment: Mapping[
-        str, str
-    ]  # the stack's endpoints, as orchestrator.django_settings maps them
+    # The stack's endpoints, as orchestrator.django_settings maps them (passwords: no repr).
+    environment: Mapping[str, str] = field(repr=False)
     database_path: Path | None = None
     node_name: str = "worker@stackyard"
     # A ready image (images.worker) lacks stackyard's boot script: it is mounted in.
@@ -69,7 +68,7 @@ def worker_spec(
     options: dict[str, object] = {"user": f"{os.getuid()}:{os.getgid()}"}
     if settings.boot_script is not None:
         mounts.append(Mount(str(settings.boot_script), MOUNTED_BOOT, "ro"))
-        options["entrypoint"] = ["python", MOUNTED_BOOT]
+        options["entrypoint"] = ["python3", MOUNTED_BOOT]
     command = (
         "--loglevel=INFO",
         f"--queues={','.join(settings.queues)}",

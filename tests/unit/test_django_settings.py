@@ -69,3 +69,23 @@ def test_a_worker_that_stopped_is_blamed_on_its_log_not_on_the_broker():
     assert "stopped" in hint
     assert "config.settings.test" in hint
     assert "broker" not in hint
+
+
+def test_no_password_in_the_reprs_of_credentials_and_the_worker_spec():
+    from orchestrator.plan import Credentials
+    from orchestrator.services.worker import worker_spec
+
+    credentials = Credentials.generate()
+    settings = WorkerSettings(
+        source=Path("/p/src"),
+        app="a",
+        django_settings="s",
+        queues=["q"],
+        concurrency=1,
+        environment=container_environment(ENDPOINTS),
+    )
+    spec = worker_spec("image", settings, ("u", credentials.rabbitmq_password, "v"), 10.0)
+
+    shown = repr(credentials) + repr(settings) + repr(spec)
+    for secret in (credentials.redis_password, credentials.rabbitmq_password, "secret"):
+        assert secret not in shown

@@ -29,7 +29,7 @@ def test_a_stack_that_never_gets_ready_is_reported_by_stackyard(
     result.assert_outcomes(errors=1)
     output = result.stdout.str()
     assert "+++ Timeout +++" not in output
-    result.stdout.fnmatch_lines(["*the stack was not ready within [23]s*"])
+    result.stdout.fnmatch_lines(["*the stack was not ready within [456]s*"])
 
 
 def test_a_stack_that_failed_is_reported_in_full_once(pytester, monkeypatch):
@@ -73,3 +73,29 @@ def test_a_stack_that_failed_is_reported_in_full_once(pytester, monkeypatch):
     # The project's own set-up errors are reported as pytest reports them.
     reported = [line for line in result.outlines if line.startswith("E") and "second line" in line]
     assert len(reported) == 2
+
+
+def test_services_wait_no_longer_than_the_tests_timeout_allows(pytester, monkeypatch):
+    # Readiness errors (the service, its log, the hint) must come before stackyard's wait
+    # for the stack gives up, and that before pytest-timeout fires.
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+    pytester.makepyprojecttoml(
+        "[tool.orchestrator]\nstartup_timeout = 60\n[tool.pytest.ini_options]\ntimeout = 30\n"
+    )
+    pytester.makeconftest(
+        """
+        import pathlib
+        from fixtures import run
+
+        def record(self):
+            pathlib.Path("limit.txt").write_text(str(self.config().startup_timeout))
+            raise run.OrchestratorError("recorded")
+
+        run.RunContext._open = record
+        """
+    )
+    pytester.makepyfile(test_x="def test_x(stack):\n    pass\n")
+
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist", timeout=60)
+
+    assert float((pytester.path / "limit.txt").read_text()) == 26.0
