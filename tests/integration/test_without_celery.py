@@ -16,8 +16,11 @@ def test_live_server_and_browser_without_a_celery_worker(tmp_path):
         ROOT,
         ROOT / "tests/integration/test_live_server_testcase.py",
         tmp_path / "state",
-        "-p",
-        "no:xdist",
+        # Two processes: the second attaches to the stack the first started.
+        "-n",
+        "2",
+        "--dist",
+        "loadscope",
         "-k",
         "RoomPageTests or OwnBrowserOptionsTests",
         ORCHESTRATOR_WORKER_APP="",
