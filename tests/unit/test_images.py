@@ -15,19 +15,13 @@ from typing import Any
 import pytest
 from docker.errors import APIError, ImageNotFound
 
-from orchestrator import images
+from orchestrator import images, pip_inputs
 from orchestrator.config import Config, load_config
 from orchestrator.debian import apt_mirror, suite_for_python
 from orchestrator.errors import ConfigError, ImageError
-from orchestrator.images import (
-    ImageBuilder,
-    PipFiles,
-    PipIndex,
-    parse_pip_config,
-    read_pip_config,
-    worker_base_candidates,
-    worker_python,
-)
+from orchestrator.images import ImageBuilder
+from orchestrator.pip_inputs import PipFiles, PipIndex, parse_pip_config, read_pip_config
+from orchestrator.worker_base import worker_base_candidates, worker_python
 
 PIP_FAILURE = [
     "Step 8/14 : COPY requirements.txt constraints.txt pip.conf ca.pem /stackyard/",
@@ -320,7 +314,7 @@ def test_locations_only_this_machine_has_are_left_out(tmp_path):
 def test_the_ca_bundle_falls_back_to_the_usual_variables_then_none(tmp_path, monkeypatch):
     bundle = tmp_path / "bundle.pem"
     bundle.write_text("")
-    monkeypatch.setattr(images, "SYSTEM_CA_BUNDLE", tmp_path / "absent.pem")
+    monkeypatch.setattr(pip_inputs, "SYSTEM_CA_BUNDLE", tmp_path / "absent.pem")
     missing = {"cert": str(tmp_path / "gone.pem")}
 
     assert PipIndex.from_settings(missing, {"SSL_CERT_FILE": str(bundle)}).ca_bundle == bundle
