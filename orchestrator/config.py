@@ -14,6 +14,7 @@ underscores, behind ``ORCHESTRATOR_``: ``worker.concurrency`` is
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import tomllib
@@ -167,7 +168,9 @@ def _as_list(value: Any) -> list[str]:
 
 def load_config(root: Path, environ: Mapping[str, str] | None = None) -> Config:
     """Read ``root/pyproject.toml`` and the environment, validate, and return the result."""
-    environ = os.environ if environ is None else environ
+    # Only the ORCHESTRATOR_* variables are kept: a traceback through here (pytest prints
+    # the frames' arguments) must not show the rest of the environment.
+    overrides = _overrides(os.environ if environ is None else environ)
     pyproject = root / "pyproject.toml"
     table: dict[str, Any] = {}
     tool_tables: dict[str, Any] = {}
@@ -182,29 +185,36 @@ def load_config(root: Path, environ: Mapping[str, str] | None = None) -> Config:
     given = _flatten(table)
     unknown = sorted(set(given) - set(KEYS))
     if unknown:
+        close = difflib.get_close_matches(unknown[0], KEYS, n=1)
+        guess = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(
-            f"{origin}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(KEYS))}"
+            f"{origin}: unknown key {unknown[0]!r}{guess}; known keys: {', '.join(sorted(KEYS))}"
         )
     values = {}
     for key, spec in KEYS.items():
-        if env_name(key) in environ:
-            values[key] = _convert(key, spec, environ[env_name(key)], env_name(key))
+        if key in overrides:
+            values[key] = _convert(key, spec, overrides[key], env_name(key))
         elif key in given:
             values[key] = _convert(key, spec, given[key], origin)
         else:
             values[key] = spec.default
     config = Config(root=root.resolve(), values=values, declared="orchestrator" in tool_tables)
-    _check_paths(config, origin, environ)
+    _check_paths(config, origin, set(overrides))
     return config
 
 
-def _check_paths(config: Config, origin: str, environ: Mapping[str, str]) -> None:
+def _overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """The configuration keys the environment sets, with their values."""
+    return {key: environ[env_name(key)] for key in KEYS if env_name(key) in environ}
+
+
+def _check_paths(config: Config, origin: str, from_environment: set[str]) -> None:
     """Every path key names what exists (nothing is created for a wrong one), state_dir aside."""
     for key, kind in PATH_KEYS.items():
         value = str(config[key])
         if not value:
             continue
-        where = env_name(key) if env_name(key) in environ else origin
+        where = env_name(key) if key in from_environment else origin
         path = config.path(key)
         problem = ""
         if kind == "dir" and not path.is_dir():

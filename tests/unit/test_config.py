@@ -71,7 +71,7 @@ def test_environment_overrides_pyproject(tmp_path):
 @pytest.mark.parametrize(
     ("table", "expected"),
     [
-        ("imagemode = 'build'", "unknown key 'imagemode'; known keys: base_image"),
+        ("imagemode = 'build'", "unknown key 'imagemode' (did you mean 'image_mode'?); known keys"),
         ("image_mode = 'bild'", "image_mode = 'bild': expected 'build' or 'registry'"),
         ("startup_timeout = 'soon'", "startup_timeout = 'soon' is not a valid float"),
         ("startup_timeout = -1", "startup_timeout = -1: expected a positive number"),
@@ -187,3 +187,23 @@ def test_the_worker_settings_from_a_pytest_ini(tmp_path):
     (tmp_path / "pytest.ini").unlink()
     with pytest.raises(ConfigError, match="DJANGO_SETTINGS_MODULE"):
         worker_settings_module(config, environ={})
+
+
+@pytest.mark.parametrize(
+    "table",
+    ["[tool.orchestrator]\nimage_mod = 'x'\n", "[tool.orchestrator.worker]\nsource = 'no'\n"],
+)
+def test_a_config_errors_frames_hold_no_environment(tmp_path, monkeypatch, table):
+    # pytest prints the arguments of every frame of a raw traceback: no secret from the
+    # environment may sit in them.
+    monkeypatch.setenv("CI_DEPLOY_TOKEN", "topsecret-value")
+    monkeypatch.setenv("ORCHESTRATOR_IMAGE_MODE", "build")
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(project(tmp_path, table))
+
+    tb = raised.value.__traceback__.tb_next  # past this test's own frame
+    assert tb is not None
+    while tb is not None:
+        assert "topsecret-value" not in repr(tb.tb_frame.f_locals)
+        tb = tb.tb_next

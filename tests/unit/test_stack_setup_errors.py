@@ -99,3 +99,21 @@ def test_services_wait_no_longer_than_the_tests_timeout_allows(pytester, monkeyp
     pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist", timeout=60)
 
     assert float((pytester.path / "limit.txt").read_text()) == 26.0
+
+
+def test_the_queues_an_apps_routes_name():
+    from celery import Celery
+
+    from fixtures.integration import routed_queues
+
+    app = Celery("routes", set_as_current=False)
+    app.conf.task_routes = [
+        {"shop.tasks.export": {"queue": "exports"}, "shop.tasks.mail": "not-a-dict"},
+        {"shop.tasks.*": {"queue": "shop", "routing_key": "x"}},
+        lambda *args, **kwargs: {"queue": "never-run"},
+    ]
+
+    assert routed_queues(app) == {"exports", "shop"}
+    app.conf.task_routes = {"billing.tasks.render": {"queue": "pdf"}}
+    assert routed_queues(app) == {"pdf"}
+    app.close()
