@@ -11,8 +11,6 @@ connection. Importing the plugin and the engine changes no global state.
 
 import json
 import re
-import subprocess
-import sys
 
 import docker
 import pytest
@@ -22,6 +20,7 @@ from testcontainers.core.container import Reaper
 from orchestrator.engine import LABEL_SERVICE, LABEL_STACK
 from orchestrator.spec import Mount, ServiceSpec
 from orchestrator.stack import Stack
+from tests.unit.fresh_interpreter import run_python
 
 # Runs in a fresh interpreter, so that every module is imported for the first time.
 IMPORT_EVERYTHING = r"""
@@ -69,14 +68,7 @@ print(json.dumps({
 
 def test_importing_the_plugin_and_the_engine_changes_no_global_state(pytestconfig, monkeypatch):
     monkeypatch.delenv("TESTCONTAINERS_RYUK_DISABLED", raising=False)
-    completed = subprocess.run(
-        [sys.executable, "-c", IMPORT_EVERYTHING],
-        cwd=pytestconfig.rootpath,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = run_python(IMPORT_EVERYTHING, cwd=pytestconfig.rootpath)
 
     assert completed.returncode == 0, completed.stderr
     outcome = json.loads(completed.stdout)

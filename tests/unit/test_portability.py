@@ -14,6 +14,7 @@ import pytest
 
 from orchestrator import owner
 from orchestrator.owner import owner_alive, owner_id, process_exists, process_start
+from tests.unit.fresh_interpreter import run_python
 
 HOST = socket.gethostname()
 needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc")
@@ -75,14 +76,7 @@ except OrchestratorError as error:
 
 
 def test_without_fcntl_the_plugin_imports_and_the_lock_still_excludes(tmp_path, pytestconfig):
-    completed = subprocess.run(
-        [sys.executable, "-c", WITHOUT_FCNTL, str(tmp_path / "state")],
-        cwd=pytestconfig.rootpath,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = run_python(WITHOUT_FCNTL, str(tmp_path / "state"), cwd=pytestconfig.rootpath)
 
     assert completed.returncode == 0, completed.stderr
     excluded, free, calls, error = completed.stdout.splitlines()
