@@ -13,8 +13,7 @@ from fixtures.plugin import guard_key
 from orchestrator.engine import THREAD_PREFIX
 
 
-@pytest.fixture
-def listener() -> Iterator[tuple[str, int]]:
+def _listening() -> Iterator[tuple[str, int]]:
     """A real TCP server on loopback, so an unguarded connect would succeed."""
     server = socket.create_server(("127.0.0.1", 0))
     try:
@@ -23,13 +22,8 @@ def listener() -> Iterator[tuple[str, int]]:
         server.close()
 
 
-@pytest.fixture
-def other_listener() -> Iterator[tuple[str, int]]:
-    server = socket.create_server(("127.0.0.1", 0))
-    try:
-        yield server.getsockname()
-    finally:
-        server.close()
+listener = pytest.fixture(_listening, name="listener")
+other_listener = pytest.fixture(_listening, name="other_listener")
 
 
 @pytest.fixture
