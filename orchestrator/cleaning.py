@@ -1,8 +1,10 @@
 """Empty one slice of a stack between tests, over connections kept open (about a millisecond).
 
-What a reset does: drop the messages waiting in the slice's queues (its vhost),
-empty its Celery results database, and delete its channel-layer keys (by prefix,
-since every slice's layer shares Redis database 0).
+The services say what a reset is (:meth:`orchestrator.services.base.Service.cleaner`);
+these are the two kinds they use: purging the worker's queues on a broker
+(any transport kombu speaks), and deleting keys by pattern in one Redis
+database, never the whole database, so that a server the project already runs
+keeps its other data.
 """
 
 from __future__ import annotations
@@ -10,26 +12,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from orchestrator.plan import Endpoints
+from orchestrator.services.base import Cleaner
 
 
-class SliceCleaner:
-    def __init__(self, endpoints: Endpoints, queues: Sequence[str]) -> None:
+class QueuePurge:
+    """Drops the messages waiting in the slice's queues on its broker."""
+
+    def __init__(self, url: str, queues: Sequence[str]) -> None:
         from kombu.connection import Connection
-        from redis import Redis
 
         self.queues = list(queues)
-        self.prefix = endpoints.channel_layer_prefix
-        self._results = Redis.from_url(endpoints.result_backend, socket_timeout=5)
-        self._layer = Redis.from_url(endpoints.channel_layer_url, socket_timeout=5)
-        self._broker = Connection(endpoints.broker_url, connect_timeout=5)  # type: ignore[no-untyped-call]
+        self._broker = Connection(url, connect_timeout=5)  # type: ignore[no-untyped-call]
         self._channel: Any = None
 
     def reset(self) -> None:
-        self._results.flushdb()
-        stale = list(self._layer.scan_iter(match=f"{self.prefix}*", count=1000))
-        if stale:
-            self._layer.delete(*stale)
         for queue in self.queues:
             self._purge(queue)
 
@@ -42,6 +38,38 @@ class SliceCleaner:
             self._channel = None  # the queue does not exist yet; the broker closed the channel
 
     def close(self) -> None:
-        self._results.close()
-        self._layer.close()
         self._broker.release()  # type: ignore[no-untyped-call]
+
+
+class RedisKeys:
+    """Deletes the keys matching ``patterns`` in the URL's database."""
+
+    def __init__(self, url: str, patterns: Sequence[str]) -> None:
+        from redis import Redis
+
+        self.patterns = list(patterns)
+        self._client = Redis.from_url(url, socket_timeout=5)
+
+    def reset(self) -> None:
+        for pattern in self.patterns:
+            stale = list(self._client.scan_iter(match=pattern, count=1000))
+            if stale:
+                self._client.delete(*stale)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class SliceCleaner:
+    """All of a slice's resets, run before each test."""
+
+    def __init__(self, cleaners: Sequence[Cleaner]) -> None:
+        self.cleaners = list(cleaners)
+
+    def reset(self) -> None:
+        for cleaner in self.cleaners:
+            cleaner.reset()
+
+    def close(self) -> None:
+        for cleaner in self.cleaners:
+            cleaner.close()

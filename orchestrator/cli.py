@@ -111,7 +111,7 @@ def stack_env(args: argparse.Namespace) -> int:
 
     config = _config(args)
     attachment = kept.attach_kept(connect(), config)
-    for name, value in kept.environment(attachment, args.slice, config).items():
+    for name, value in kept.environment(attachment, args.slice).items():
         print(f"export {name}={shlex.quote(value)}")
     return 0
 

@@ -19,15 +19,19 @@ import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.roles import ROLE_KEYS, parse
+from orchestrator.services import SERVICES
+from orchestrator.services.base import redact
 
 IMAGE_MODES = ("build", "registry")
-# Services whose image is built from a recipe (a Dockerfile directory shipped in the wheel).
-RECIPE_SERVICES = ("redis", "rabbitmq", "browser", "worker")
+# Every service's image is built from a recipe (a Dockerfile directory shipped in the wheel).
+RECIPE_SERVICES = tuple(SERVICES)
+DATABASE_DIR = "db"
 # Keys naming a path in the project, and whether it is a file or a directory.
 PATH_KEYS = {
     "state_dir": "state",
@@ -49,6 +53,7 @@ class Key:
 
 
 KEYS: dict[str, Key] = {
+    **{role: Key("str", spec.default, spec.help) for role, spec in ROLE_KEYS.items()},
     "image_mode": Key(
         "str",
         "registry",
@@ -60,11 +65,11 @@ KEYS: dict[str, Key] = {
     "state_dir": Key(
         "str", ".stackyard", "kept stack's state and the integration test databases (untracked)"
     ),
-    "images.redis": Key("str", "redis:7.2", "Redis image in registry mode"),
-    "images.rabbitmq": Key("str", "rabbitmq:3.13", "RabbitMQ image in registry mode"),
-    "images.browser": Key(
-        "str", "selenium/standalone-chromium:latest", "WebDriver image in registry mode"
-    ),
+    **{
+        f"images.{name}": Key("str", service.registry_image, f"{name} image in registry mode")
+        for name, service in SERVICES.items()
+        if name != "worker"
+    },
     "images.worker": Key(
         "str", "", "a ready worker image to run instead of building one ('' builds it)"
     ),
@@ -96,7 +101,7 @@ class Config:
     """Validated configuration; paths are absolute."""
 
     root: Path
-    values: Mapping[str, Any]
+    values: Mapping[str, Any] = field(repr=False)  # a role's URL may hold a password
     declared: bool = False  # the project has a [tool.orchestrator] table
     # A bound on waiting for a service, from the caller (a test runner's own timeout), so
     # that a service's readiness error comes first; not part of the configuration proper.
@@ -141,9 +146,12 @@ def _convert(key: str, spec: Key, value: Any, origin: str) -> Any:
     try:
         converted = converters[spec.kind](value)
     except (TypeError, ValueError):
+        shown = redact(value) if isinstance(value, str) else value
         raise ConfigError(
-            f"{origin}: {key} = {value!r} is not a valid {spec.kind} ({spec.help})"
+            f"{origin}: {key} = {shown!r} is not a valid {spec.kind} ({spec.help})"
         ) from None
+    if key in ROLE_KEYS:
+        parse(key, converted, origin)
     if spec.choices and converted not in spec.choices:
         choices = " or ".join(repr(choice) for choice in spec.choices)
         raise ConfigError(f"{origin}: {key} = {value!r}: expected {choices}")
@@ -228,6 +236,11 @@ def _check_paths(config: Config, origin: str, from_environment: set[str]) -> Non
                 f"{where}: {key} = {value!r}: {problem} ({path}); {KEYS[key].help}. "
                 "Fix the path, or run `orchestrator init` to infer it"
             )
+
+
+def database_dir(config: Config) -> Path:
+    """Where slices' SQLite test databases live (mounted into worker containers)."""
+    return config.path("state_dir") / DATABASE_DIR
 
 
 def find_project_root(start: Path) -> Path:

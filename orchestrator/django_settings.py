@@ -8,8 +8,9 @@ the project at the stack through this module, so they cannot disagree:
   or of Django on every 5.x version, whatever namespace the project configures
   its app with;
 - Django settings: the ``CELERY_*`` names of the usual ``namespace="CELERY"``
-  configuration (eager mode off), ``CHANNEL_LAYERS`` on the stack's Redis, and,
-  for a worker container, ``DATABASES`` on the slice's test database.
+  configuration (eager mode off), ``CHANNEL_LAYERS`` on the stack's Redis,
+  ``CACHES`` when the ``cache`` role is bound, and, for a worker container,
+  ``DATABASES`` on the slice's test database (a SQLite file or PostgreSQL).
 
 Values are plain JSON types: a worker container receives the settings as one
 JSON variable (:data:`SETTINGS_VARIABLE`) and applies them before Django starts.
@@ -17,9 +18,10 @@ JSON variable (:data:`SETTINGS_VARIABLE`) and applies them before Django starts.
 
 from __future__ import annotations
 
+import importlib.util
 import json
-from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
 
 SETTINGS_VARIABLE = "STACKYARD_DJANGO_SETTINGS"
 CHANNEL_LAYER_BACKEND = "channels_redis.core.RedisChannelLayer"
@@ -37,6 +39,12 @@ class StackEndpoints(Protocol):
     def channel_layer_url(self) -> str: ...
     @property
     def channel_layer_prefix(self) -> str: ...
+    @property
+    def cache_url(self) -> str: ...
+    @property
+    def cache_prefix(self) -> str: ...
+    @property
+    def database_url(self) -> str: ...
 
 
 def celery_environment(endpoints: StackEndpoints) -> dict[str, str]:
@@ -81,11 +89,55 @@ def channel_layers(endpoints: StackEndpoints) -> dict[str, Any]:
     }
 
 
-def django_settings(endpoints: StackEndpoints, database: Path | None = None) -> dict[str, Any]:
+def caches(endpoints: StackEndpoints) -> dict[str, Any]:
+    """``CACHES`` on the stack's Redis, under the slice's key prefix.
+
+    django-redis's backend when the project has it installed (its extra methods
+    keep working), else Django's own Redis backend; both take the same keys.
+    """
+    backend = (
+        "django_redis.cache.RedisCache"
+        if importlib.util.find_spec("django_redis") is not None
+        else "django.core.cache.backends.redis.RedisCache"
+    )
+    return {
+        "default": {
+            "BACKEND": backend,
+            "LOCATION": endpoints.cache_url,
+            "KEY_PREFIX": endpoints.cache_prefix,
+        }
+    }
+
+
+POSTGRES_ENGINE = "django.db.backends.postgresql"
+SQLITE_ENGINE = "django.db.backends.sqlite3"
+
+
+def database_settings(url: str) -> dict[str, Any]:
+    """The ``DATABASES`` entry of a slice's test database, from its URL
+    (``sqlite:///path/main.sqlite3`` or ``postgres://user:password@host:port/name``)."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        return {
+            "ENGINE": SQLITE_ENGINE,
+            "NAME": unquote(parts.path),
+            "OPTIONS": {"timeout": SQLITE_BUSY_TIMEOUT},
+        }
+    return {
+        "ENGINE": POSTGRES_ENGINE,
+        "NAME": unquote(parts.path.lstrip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or 5432),
+    }
+
+
+def django_settings(endpoints: StackEndpoints, database: bool = False) -> dict[str, Any]:
     """Django settings that point the project at the stack.
 
-    ``database``: the slice's SQLite test database, for a process that does not
-    get it from pytest-django (a worker container).
+    ``database``: with ``DATABASES`` on the slice's test database, for a process
+    that does not get it from pytest-django (a worker container).
     """
     settings: dict[str, Any] = {
         "CELERY_BROKER_URL": endpoints.broker_url,
@@ -94,22 +146,16 @@ def django_settings(endpoints: StackEndpoints, database: Path | None = None) -> 
         "CELERY_TASK_EAGER_PROPAGATES": False,
         "CHANNEL_LAYERS": channel_layers(endpoints),
     }
-    if database is not None:
-        settings["DATABASES"] = {
-            "default": {
-                "ENGINE": "django.db.backends.sqlite3",
-                "NAME": str(database),
-                "OPTIONS": {"timeout": SQLITE_BUSY_TIMEOUT},
-            }
-        }
+    if endpoints.cache_url:
+        settings["CACHES"] = caches(endpoints)
+    if database and endpoints.database_url:
+        settings["DATABASES"] = {"default": database_settings(endpoints.database_url)}
     return settings
 
 
-def container_environment(
-    endpoints: StackEndpoints, database: Path | None = None
-) -> dict[str, str]:
+def container_environment(endpoints: StackEndpoints) -> dict[str, str]:
     """Everything a container running the project needs to use the stack."""
     return {
         **celery_environment(endpoints),
-        SETTINGS_VARIABLE: json.dumps(django_settings(endpoints, database), sort_keys=True),
+        SETTINGS_VARIABLE: json.dumps(django_settings(endpoints, database=True), sort_keys=True),
     }

@@ -56,6 +56,8 @@ from orchestrator.debian import (
 from orchestrator.engine import LABEL_INPUTS, LABEL_MANAGED, LABEL_SERVICE, THREAD_PREFIX
 from orchestrator.errors import ImageError
 from orchestrator.pip_inputs import PipFiles, PipIndex, read_pip_config, redacted
+from orchestrator.roles import bindings
+from orchestrator.services import SERVICES as REGISTRY
 from orchestrator.worker_base import (
     no_base_error,
     version_text,
@@ -63,16 +65,18 @@ from orchestrator.worker_base import (
     worker_python,
 )
 
-SERVICES = ("redis", "rabbitmq", "browser", "worker")
+SERVICES = tuple(REGISTRY)
 
 
 def stack_services(config: Config) -> tuple[str, ...]:
-    """The services whose images a stack of this project needs: no worker without a
-    Celery app (``worker.app``), so a project without Celery needs no requirements."""
-    return SERVICES if config["worker.app"] else tuple(s for s in SERVICES if s != "worker")
+    """The services whose images a stack of this project needs: the servers its roles
+    bind to the stack's own, the browser, and the worker when there is a Celery app
+    (``worker.app``; a project without Celery needs no requirements)."""
+    bound = {b.service for b in bindings(config.values).values() if b.managed}
+    wanted = [*sorted(bound), "browser", *(["worker"] if config["worker.app"] else [])]
+    return tuple(wanted)
 
 
-REGISTRY_SERVICES = ("redis", "rabbitmq", "browser")
 OFFLINE_BASE = base_reference(DEFAULT_SUITE)
 # Builds mostly wait on the package mirror; more than this starves 2 cores.
 PARALLEL_BUILDS = 3

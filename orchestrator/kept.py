@@ -17,17 +17,17 @@ from datetime import datetime
 import docker
 from docker.errors import NotFound
 
+from orchestrator.attachment import Attachment
 from orchestrator.config import Config
 from orchestrator.engine import LABEL_KEPT, LABEL_MANAGED, LABEL_OWNER, LABEL_STACK, THREAD_PREFIX
 from orchestrator.errors import OrchestratorError
+from orchestrator.lifecycle import attach_state, kept_dir, open_stack
 from orchestrator.owner import KEPT, owner_alive
-from orchestrator.plan import Slice
-from orchestrator.services import browser, rabbitmq, redis
-from orchestrator.shared import Attachment, attach_state, database_dir, kept_dir, open_stack
+from orchestrator.services import SERVICES, browser
+from orchestrator.services.base import Slice
 from orchestrator.stack import remove_stack
 
 Log = Callable[[str], None]
-PORTS = {redis.NAME: redis.PORT, rabbitmq.NAME: rabbitmq.PORT, browser.NAME: browser.PORT}
 
 
 def slice_names(workers: int) -> list[str]:
@@ -49,11 +49,9 @@ def up(
         attachment.set_headed(headed)
     attachment.ensure_browser()
     slices = [attachment.ensure_slice(name) for name in names]
-    databases = database_dir(config)
-    databases.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def start_worker(slice_: Slice) -> str:
-        return attachment.ensure_worker(slice_, databases / f"{slice_.name}.sqlite3")
+        return attachment.ensure_worker(slice_)
 
     if config["worker.app"]:  # a project without Celery runs no workers
         with ThreadPoolExecutor(len(slices), thread_name_prefix=THREAD_PREFIX) as pool:
@@ -105,7 +103,8 @@ def status(attachment: Attachment) -> list[ServiceStatus]:
     rows = []
     for name in stack.services():
         container = stack.container(name)
-        port = PORTS.get(name)
+        service = SERVICES.get(name)
+        port = service.port if service is not None and service.port else None
         endpoint = "{}:{}".format(*stack.locate(name, port)) if port else "(on the stack network)"
         started = datetime.fromisoformat(container.attrs["State"]["StartedAt"][:26] + "+00:00")
         uptime = _duration(time.time() - started.timestamp())
@@ -123,7 +122,7 @@ def viewer(attachment: Attachment) -> str | None:
     host, vnc_port = stack.locate(browser.NAME, browser.VNC_PORT)
     novnc_port = stack.locate(browser.NAME, browser.NOVNC_PORT)[1]
     vnc, web = browser.viewer_urls(host, vnc_port, novnc_port)
-    password = attachment.plan.credentials.vnc_password
+    password = attachment.plan.credentials["browser"]["vnc_password"]
     return f"watch the browser: {web} or {vnc} (password {password})"
 
 
@@ -133,12 +132,10 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minute:02d}m" if hours else f"{minute}m{second:02d}s"
 
 
-def environment(attachment: Attachment, slice_name: str, config: Config) -> dict[str, str]:
+def environment(attachment: Attachment, slice_name: str) -> dict[str, str]:
     """What a shell, the app or a debugger needs to use one slice of the kept stack."""
     slice_ = attachment.ensure_slice(slice_name)
-    variables = attachment.plan.endpoints(attachment.stack.locate, slice_).as_env()
-    variables["STACKYARD_DATABASE_PATH"] = str(database_dir(config) / f"{slice_name}.sqlite3")
-    return variables
+    return attachment.plan.endpoints(attachment.stack.locate, slice_).as_env()
 
 
 def follow_logs(

@@ -1,106 +1,94 @@
-"""What a test stack consists of: credentials, service specs and the endpoints they give.
+"""What a test stack consists of: role bindings, credentials, specs and the endpoints they give.
 
-Processes sharing one stack (the xdist workers of a run) each use a *slice*: a
-RabbitMQ vhost, a Redis database for Celery results, a channels-redis prefix and
-a Celery worker container of their own. The Channels layer of every slice lives
-in Redis database 0; Channels' pub/sub ignores database numbers, so the prefix is
-what keeps slices apart there.
+The plan turns the configuration's role bindings (:mod:`orchestrator.roles`)
+into the stack's own services (each declared by its module in
+:mod:`orchestrator.services`), the per-slice worker containers, and each
+slice's :class:`Endpoints`: one URL per role, as the test process reaches them
+(published ports on 127.0.0.1) or as the stack's containers do (network aliases).
 """
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
-from orchestrator.config import Config, worker_settings_module
+from orchestrator.config import Config, database_dir, worker_settings_module
 from orchestrator.django_settings import celery_environment, container_environment
 from orchestrator.errors import ConfigError
 from orchestrator.images import shipped_recipes
 from orchestrator.probes import Locate
-from orchestrator.services import browser, rabbitmq, redis, worker
+from orchestrator.roles import Binding, bindings
+from orchestrator.services import SERVICES, worker
+from orchestrator.services.base import HOST_ALIAS, Cleaner, Exec, Server, Slice
 from orchestrator.spec import ServiceSpec
 
-CHANNEL_LAYER_DB = 0
-REDIS_DATABASES = 64  # slices take databases 1, 2, ... for their results
+MAIN_SLICE = Slice("main", 1)
+# Services started on demand rather than with the stack.
+ON_DEMAND = ("browser",)
 
 
-@dataclass(frozen=True)
-class Slice:
-    """One process's namespace on the stack."""
+class Credentials(dict[str, dict[str, str]]):
+    """Generated secrets of one stack, per service: ``{"redis": {"password": ...}, ...}``.
 
-    name: str
-    vhost: str
-    results_db: int
-    prefix: str
+    A dict (it is saved in the state file as one) whose repr names only the services.
+    """
 
-    @classmethod
-    def numbered(cls, name: str, number: int) -> Slice:
-        if not 1 <= number < REDIS_DATABASES:
-            raise ValueError(f"slice number {number} is outside 1..{REDIS_DATABASES - 1}")
-        return cls(name, f"stackyard-{name}", number, f"stackyard-{name}")
-
-    @property
-    def worker_name(self) -> str:
-        return f"worker-{self.name}"
-
-    @property
-    def node_name(self) -> str:
-        return f"worker-{self.name}@stackyard"
+    def __repr__(self) -> str:
+        return f"Credentials({', '.join(sorted(self))})"
 
 
-MAIN_SLICE = Slice.numbered("main", 1)
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """Secrets generated for one stack; never the images' defaults (and never in a repr)."""
-
-    redis_password: str = field(repr=False)
-    rabbitmq_user: str
-    rabbitmq_password: str = field(repr=False)
-    vhost: str
-    vnc_password: str = field(default="", repr=False)
-
-    @classmethod
-    def generate(cls) -> Credentials:
-        return cls(
-            redis_password=secrets.token_urlsafe(24),
-            rabbitmq_user=f"stackyard-{secrets.token_hex(4)}",
-            rabbitmq_password=secrets.token_urlsafe(24),
-            vhost="stackyard",
-            vnc_password=secrets.token_hex(4),  # VNC uses at most 8 characters
-        )
-
-    def as_dict(self) -> dict[str, str]:
-        return dict(vars(self))
+def generate_credentials() -> Credentials:
+    """Secrets for every service a stack may run (never the images' defaults)."""
+    return Credentials({name: service.credentials() for name, service in SERVICES.items()})
 
 
 @dataclass(frozen=True)
 class Endpoints:
-    """URLs of the stack's services, as one process (host or container) reaches them."""
+    """One slice's URL per role, as one process (host or container) reaches them.
 
-    broker_url: str
-    result_backend: str
-    channel_layer_url: str
+    ``cache_url`` is '' when the cache role is not bound. ``database_url`` is a
+    ``sqlite:///path`` file or a ``postgres://`` database: the slice's test database.
+    """
+
+    broker_url: str = field(repr=False)
+    result_backend: str = field(repr=False)
+    channel_layer_url: str = field(repr=False)
     channel_layer_prefix: str
+    cache_url: str = field(default="", repr=False)
+    cache_prefix: str = ""
+    database_url: str = field(default="", repr=False)
 
     def __repr__(self) -> str:
         # Reprs end up in tracebacks and reports: name the hosts, never the passwords.
         return (
-            f"Endpoints(broker={_host_of(self.broker_url)}, redis={_host_of(self.result_backend)})"
+            f"Endpoints(broker={_host_of(self.broker_url)}, "
+            f"results={_host_of(self.result_backend)})"
         )
+
+    def url(self, role: str) -> str:
+        return {
+            "broker": self.broker_url,
+            "results": self.result_backend,
+            "channel_layer": self.channel_layer_url,
+            "cache": self.cache_url,
+            "database": self.database_url,
+        }[role]
 
     def as_env(self) -> dict[str, str]:
         """Variables for a shell or a program of one's own: ``STACKYARD_*`` and Celery's own."""
-        return {
+        variables = {
             "STACKYARD_BROKER_URL": self.broker_url,
             "STACKYARD_RESULT_BACKEND": self.result_backend,
             "STACKYARD_CHANNEL_LAYER_URL": self.channel_layer_url,
             "STACKYARD_CHANNEL_LAYER_PREFIX": self.channel_layer_prefix,
+            "STACKYARD_DATABASE_URL": self.database_url,
             **celery_environment(self),
         }
+        if self.cache_url:
+            variables["STACKYARD_CACHE_URL"] = self.cache_url
+            variables["STACKYARD_CACHE_PREFIX"] = self.cache_prefix
+        return variables
 
 
 def _host_of(url: str) -> str:
@@ -108,81 +96,160 @@ def _host_of(url: str) -> str:
 
 
 class StackPlan:
-    """Builds the specs of a stack's services from the configuration and images."""
+    """Builds the specs of a stack's services and its slices' endpoints."""
 
     def __init__(self, config: Config, images: Mapping[str, str], credentials: Credentials) -> None:
         self.config = config
         self.images = images
         self.credentials = credentials
         self.timeout = config.startup_timeout
+        self.bindings = bindings(config.values)
 
-    def broker_specs(self, boot_vhosts: Sequence[str] = ()) -> list[ServiceSpec]:
-        """Redis and RabbitMQ; RabbitMQ makes ``boot_vhosts`` as it boots (when it can)."""
-        creds = self.credentials
-        return [
-            redis.redis_spec(
-                self.images["redis"], creds.redis_password, self.timeout, REDIS_DATABASES
-            ),
-            rabbitmq.rabbitmq_spec(
-                self.images["rabbitmq"],
-                creds.rabbitmq_user,
-                creds.rabbitmq_password,
-                creds.vhost,
-                self.timeout,
-                boot_vhosts,
-            ),
-        ]
+    def __repr__(self) -> str:
+        return f"StackPlan({', '.join(repr(b) for b in self.bindings.values())})"
+
+    @property
+    def services(self) -> list[str]:
+        """The servers the stack starts: those the roles bind to the stack's own."""
+        return sorted({b.service for b in self.bindings.values() if b.managed})
+
+    @property
+    def has_worker(self) -> bool:
+        return bool(self.config["worker.app"])
+
+    def service_specs(self, slices: Sequence[Slice] = ()) -> list[ServiceSpec]:
+        """The stack's servers; namespaces of ``slices`` are made at boot where a service can."""
+        return [self.service_spec(name, slices) for name in self.services]
+
+    def service_spec(self, name: str, slices: Sequence[Slice] = ()) -> ServiceSpec:
+        service = SERVICES[name]
+        return service.spec(self.images[name], self.credentials[name], self.timeout, slices)
 
     def browser_spec(self, headed: bool = False) -> ServiceSpec:
-        return browser.browser_spec(
-            self.images["browser"], self.timeout, headed, self.credentials.vnc_password
+        from orchestrator.services.browser import SERVICE as BROWSER
+
+        return BROWSER.spec(
+            self.images["browser"], self.credentials["browser"], self.timeout, (), headed=headed
         )
 
-    def worker_spec(self, database_path: Path | None, slice_: Slice = MAIN_SLICE) -> ServiceSpec:
-        if not self.config["worker.app"]:
+    def server(self, binding: Binding, locate: Locate | None) -> Server:
+        """The server a binding names, from the test process (``locate``) or the containers."""
+        service = SERVICES[binding.service]
+        if binding.managed:
+            where = locate(service.name, service.port) if locate else (service.name, service.port)
+            return service.server(self.credentials[service.name], *where)
+        server = service.parse(binding.url)
+        return server if locate is not None else server.for_containers()
+
+    def endpoints(self, locate: Locate, slice_: Slice = MAIN_SLICE) -> Endpoints:
+        """Endpoints as the test process reaches them (published ports on 127.0.0.1)."""
+        return self._endpoints(locate, slice_)
+
+    def internal_endpoints(self, slice_: Slice = MAIN_SLICE) -> Endpoints:
+        """Endpoints as containers on the stack's network reach them (aliases)."""
+        return self._endpoints(None, slice_)
+
+    def _endpoints(self, locate: Locate | None, slice_: Slice) -> Endpoints:
+        urls = {role: self._url(role, locate, slice_) for role in self.bindings}
+        details = {
+            role: SERVICES[b.service].details(role, slice_)
+            for role, b in self.bindings.items()
+            if not b.local
+        }
+        return Endpoints(
+            broker_url=urls["broker"],
+            result_backend=urls["results"],
+            channel_layer_url=urls["channel_layer"],
+            channel_layer_prefix=str(details["channel_layer"].get("prefix", "")),
+            cache_url=urls["cache"],
+            cache_prefix=str(details.get("cache", {}).get("prefix", "")),
+            database_url=urls["database"],
+        )
+
+    def _url(self, role: str, locate: Locate | None, slice_: Slice) -> str:
+        binding = self.bindings[role]
+        if binding.service == "sqlite":
+            return f"sqlite://{database_dir(self.config) / f'{slice_.name}.sqlite3'}"
+        if binding.local:
+            return ""
+        return SERVICES[binding.service].url(role, self.server(binding, locate), slice_)
+
+    def servers(self, locate: Locate) -> list[tuple[Binding, Server]]:
+        """Each distinct server the roles use (several roles may share one)."""
+        seen: dict[tuple[str, str], tuple[Binding, Server]] = {}
+        for binding in self.bindings.values():
+            if not binding.local:
+                seen.setdefault(
+                    (binding.service, binding.url), (binding, self.server(binding, locate))
+                )
+        return list(seen.values())
+
+    def provision(
+        self, slices: Sequence[Slice], locate: Locate, run_in: Callable[[str], Exec]
+    ) -> None:
+        """Make the slices' namespaces on every server (vhosts on RabbitMQ...)."""
+        for binding, server in self.servers(locate):
+            run = run_in(binding.service) if binding.managed else None
+            SERVICES[binding.service].provision(server, slices, run)
+
+    def cleaners(self, endpoints: Endpoints, slice_: Slice) -> list[Cleaner]:
+        """What resets the slice before each test (the database is pytest-django's)."""
+        queues = list(self.config["worker.queues"])
+        found = []
+        for role, binding in self.bindings.items():
+            if binding.local or role == "database":
+                continue
+            cleaner = SERVICES[binding.service].cleaner(role, endpoints.url(role), slice_, queues)
+            if cleaner is not None:
+                found.append(cleaner)
+        return found
+
+    def worker_spec(self, slice_: Slice = MAIN_SLICE) -> ServiceSpec:
+        if not self.has_worker:
             raise ConfigError(
                 "a test uses the Celery worker, but worker.app is not set: name the project's "
                 "Celery app ('package.module' or 'package.module:app') in [tool.orchestrator] "
                 "(`orchestrator init` infers it)"
             )
+        internal = self.internal_endpoints(slice_)
+        database = self.bindings["database"]
         settings = worker.WorkerSettings(
             source=self.config.path("worker.source"),
             app=str(self.config["worker.app"]),
             django_settings=worker_settings_module(self.config),
             queues=list(self.config["worker.queues"]),
             concurrency=int(self.config["worker.concurrency"]),
-            environment=container_environment(self.internal_endpoints(slice_), database_path),
-            database_path=database_path,
+            environment=container_environment(internal),
+            database_path=database_dir(self.config) / f"{slice_.name}.sqlite3"
+            if database.service == "sqlite"
+            else None,
             node_name=slice_.node_name,
             boot_script=shipped_recipes() / "worker" / "boot.py"
             if self.config["images.worker"]
             else None,
-        )
-        creds = self.credentials
-        broker = (creds.rabbitmq_user, creds.rabbitmq_password, slice_.vhost)
-        return worker.worker_spec(
-            self.images["worker"], settings, broker, self.timeout, name=slice_.worker_name
-        )
-
-    def endpoints(self, locate: Locate, slice_: Slice = MAIN_SLICE) -> Endpoints:
-        """Endpoints as the test process reaches them (published ports on 127.0.0.1)."""
-        return self._endpoints(
-            locate(redis.NAME, redis.PORT), locate(rabbitmq.NAME, rabbitmq.PORT), slice_
-        )
-
-    def internal_endpoints(self, slice_: Slice = MAIN_SLICE) -> Endpoints:
-        """Endpoints as containers on the stack's network reach them (aliases)."""
-        return self._endpoints((redis.NAME, redis.PORT), (rabbitmq.NAME, rabbitmq.PORT), slice_)
-
-    def _endpoints(
-        self, redis_at: tuple[str, int], rabbitmq_at: tuple[str, int], slice_: Slice
-    ) -> Endpoints:
-        creds = self.credentials
-        return Endpoints(
-            broker_url=rabbitmq.amqp_url(
-                *rabbitmq_at, creds.rabbitmq_user, creds.rabbitmq_password, slice_.vhost
+            depends_on=tuple(
+                name
+                for name in self.services
+                if any(
+                    b.service == name and b.managed and role != "cache"
+                    for role, b in self.bindings.items()
+                )
             ),
-            result_backend=redis.redis_url(*redis_at, creds.redis_password, slice_.results_db),
-            channel_layer_url=redis.redis_url(*redis_at, creds.redis_password, CHANNEL_LAYER_DB),
-            channel_layer_prefix=slice_.prefix,
+            reaches_host=any(
+                not b.managed and not b.local and self.server(b, None).host == HOST_ALIAS
+                for b in self.bindings.values()
+            ),
         )
+        return worker.worker_spec(
+            self.images["worker"],
+            settings,
+            lambda locate: self.endpoints(locate, slice_).broker_url,
+            _host_of(internal.broker_url),
+            self.timeout,
+            name=slice_.worker_name,
+        )
+
+
+def state_credentials(data: Mapping[str, Any]) -> Credentials:
+    """Credentials as a state file recorded them."""
+    return Credentials({name: dict(values) for name, values in data.items()})

@@ -183,7 +183,7 @@ class Stack:
                     f"which are not in stack {self.id}; "
                     "launch them first"
                 )
-            self._ensure_network()
+            self.ensure_network()
             self._specs[spec.name] = spec
             self._ready[spec.name] = self._pool.submit(self._run, spec, time.monotonic())
 
@@ -226,6 +226,16 @@ class Stack:
     def container(self, service: str) -> Container:
         return self._containers[service]
 
+    def exec_in(self, service: str) -> Callable[[list[str]], tuple[int, str]]:
+        """A command run in a service's container: argv -> (exit code, output)."""
+
+        def run(argv: list[str]) -> tuple[int, str]:
+            result = self.container(service).exec_run(argv)
+            raw = result.output if isinstance(result.output, bytes) else b"".join(result.output)
+            return int(result.exit_code or 0), raw.decode(errors="replace").strip()
+
+        return run
+
     def logs(self, service: str, tail: int = 50) -> str:
         return container_logs(self.container(service), tail)
 
@@ -246,7 +256,7 @@ class Stack:
                 self.network.remove()
             self.network = None
 
-    def _ensure_network(self) -> None:
+    def ensure_network(self) -> None:
         if self.network is None:
             self.network = self.client.networks.create(self.network_name, labels=self.labels)
 

@@ -11,10 +11,10 @@ Shape of ``stack.json``::
 
     {"stack_id": "3f9c01ab", "owner": "host:4242:881234", "kept": false,
      "fingerprint": "9a1b2c3d4e5f", "images": {"redis": "stackyard/redis:1e78..."},
-     "credentials": {"redis_password": "...", "rabbitmq_user": "...", ...},
+     "credentials": {"redis": {"password": "..."}, "rabbitmq": {"user": "...", ...}, ...},
      "containers": {"redis": "<id>", "rabbitmq": "<id>", "browser": "<id>"},
-     "slices": {"gw0": {"vhost": "stackyard-gw0", "results_db": 1, "prefix": "stackyard-gw0",
-                        "worker": "<id>", "database": "/path/test_gw0.sqlite3",
+     "slices": {"gw0": {"number": 1, "worker": "<id>",
+                        "database": "sqlite:///path/.stackyard/db/gw0.sqlite3",
                         "source": "<fingerprint>"}},
      "headed": false, "watchdog_pid": 4250, "created": 1795350000.0}
 """
@@ -53,11 +53,10 @@ LOCK_HELD = frozenset(
 
 @dataclass
 class SliceState:
-    """One process's namespace on a shared stack (an xdist worker's, or ``main``)."""
+    """One process's namespace on a shared stack (an xdist worker's, or ``main``): its
+    number, and its worker container with the database and source it started on."""
 
-    vhost: str
-    results_db: int
-    prefix: str
+    number: int
     worker: str | None = None
     database: str | None = None
     source: str = ""
@@ -70,7 +69,7 @@ class StackState:
     kept: bool
     fingerprint: str
     images: dict[str, str]
-    credentials: dict[str, str]
+    credentials: dict[str, dict[str, str]] = field(repr=False)
     containers: dict[str, str] = field(default_factory=dict)
     slices: dict[str, SliceState] = field(default_factory=dict)
     headed: bool = False

@@ -17,19 +17,24 @@ stack (the run stopped its stack itself), or when told to (SIGTERM).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from orchestrator.engine import connect
+from orchestrator.errors import OrchestratorError
 from orchestrator.owner import owner_alive
 from orchestrator.stack import remove_stack
 from orchestrator.state import StateDir
 
 POLL_INTERVAL = 0.5  # seconds; with removal, well inside the 10 s promise
 SECOND_SWEEP_DELAY = 1.0  # seconds
+WATCHDOG_LAUNCH_WAIT = 30  # seconds
 
 
 def watch(owner: str, stack_id: str, state_dir: StateDir) -> str:
@@ -55,6 +60,62 @@ def watch(owner: str, stack_id: str, state_dir: StateDir) -> str:
             shutil.rmtree(state_dir.path, ignore_errors=True)
             return f"owner {owner} died: removed {removed} containers and networks"
         time.sleep(POLL_INTERVAL)
+
+
+class Watchdog:
+    """The launcher of a stack's watchdog (``orchestrator.watchdog``), run alongside the start.
+
+    The launcher forks the watchdog, prints its pid and exits; it takes ~0.3 s
+    (imports), which :meth:`pid` waits for only once the containers are up.
+    """
+
+    def __init__(self, launcher: subprocess.Popen[str]) -> None:
+        self._launcher = launcher
+        self._pid: int | None = None
+        self._failure: OrchestratorError | None = None
+
+    @classmethod
+    def launch(cls, owner: str, stack_id: str, state_dir: StateDir) -> Watchdog:
+        command = [
+            sys.executable,
+            "-m",
+            "orchestrator.watchdog",
+            owner,
+            stack_id,
+            str(state_dir.path),
+        ]
+        launcher = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        return cls(launcher)
+
+    def pid(self) -> int:
+        """The watchdog's pid (waits for the launcher, at most 30 s)."""
+        if self._failure is not None:
+            raise self._failure
+        if self._pid is None:
+            try:
+                out, err = self._launcher.communicate(timeout=WATCHDOG_LAUNCH_WAIT)
+            except subprocess.TimeoutExpired:
+                self._launcher.kill()
+                self._launcher.communicate()
+                out, err = "", f"its launcher did not finish within {WATCHDOG_LAUNCH_WAIT} s"
+            if self._launcher.returncode != 0 or not out.strip().isdigit():
+                self._failure = OrchestratorError(
+                    f"could not start the stack's watchdog: {err.strip()}"
+                )
+                raise self._failure
+            self._pid = int(out.strip())
+        return self._pid
+
+    def stop(self) -> None:
+        """Stop the watchdog (its stack is being removed by its own process)."""
+        with contextlib.suppress(OrchestratorError, ProcessLookupError):
+            os.kill(self.pid(), signal.SIGTERM)
 
 
 def main(argv: list[str]) -> int:

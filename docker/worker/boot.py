@@ -6,10 +6,10 @@ comes as JSON in STACKYARD_DJANGO_SETTINGS and is applied before Django starts,
 and Celery's own CELERY_BROKER_URL / CELERY_RESULT_BACKEND variables win over any
 setting. So the project writes no settings module for the worker.
 
-The container is started together with the brokers: importing Django and the
-project's tasks (the slow part) happens while RabbitMQ is still booting, then a
-login to the worker's vhost is tried every 50 ms instead of Celery's 2 s
-reconnect steps (the vhost itself may be created a moment after the broker is up).
+The container is started together with the stack's servers: importing Django and
+the project's tasks (the slow part) happens while the broker is still booting, then
+the broker (RabbitMQ's vhost, or Redis's database) is tried every 50 ms instead of
+Celery's 2 s reconnect steps (a vhost may be created a moment after the broker is up).
 
 The app also gets pytest-celery's built-in worker tasks (``ping``, ``identity``, ...)
 under pytest-celery's names, so that tests in its style run on the project's worker.
@@ -25,7 +25,6 @@ import os
 import sys
 import time
 from collections.abc import Iterable
-from urllib.parse import unquote, urlsplit
 
 POLL_INTERVAL = 0.05
 # The module pytest-celery 1.x defines its worker's tasks in: their names start with it.
@@ -45,35 +44,32 @@ def load_app(spec: str):
 
 
 def wait_for_broker(url: str, timeout: float) -> None:
-    """Poll until an AMQP login to the URL's vhost succeeds.
+    """Poll until the broker accepts the worker: for AMQP, a login to the URL's vhost
+    (each test process gets its own, maybe made only after the broker is up, so an
+    open port is not enough); for Redis, an authenticated PING on the URL's database.
+    Through kombu, the transport the worker itself uses."""
+    from kombu import Connection
 
-    The vhost may be created only after the broker is up (each test process gets
-    its own), so an open port is not enough.
-    """
-    import amqp
-
-    parts = urlsplit(url)
     deadline = time.monotonic() + timeout
     while True:
-        connection = amqp.Connection(
-            f"{parts.hostname or 'localhost'}:{parts.port or 5672}",
-            userid=unquote(parts.username or "guest"),
-            password=unquote(parts.password or "guest"),
-            virtual_host=unquote(parts.path[1:]) or "/",
-            connect_timeout=1,
-        )
+        connection = Connection(url, connect_timeout=1, transport_options={"max_retries": 0})
         try:
             connection.connect()
+            channel = connection.default_channel
+            client = getattr(channel, "client", None)
+            if client is not None and hasattr(client, "ping"):
+                client.ping()  # Redis: connect() alone does not authenticate
             return
-        except (OSError, amqp.exceptions.AMQPError) as error:
+        except Exception as error:  # any transport's connection or access error
             if time.monotonic() > deadline:
-                message = (
-                    f"boot.py: no AMQP login to {url.split('@')[-1]} after {timeout}s: {error}"
-                )
-                raise SystemExit(message) from None
+                where = url.rpartition("@")[2]
+                raise SystemExit(
+                    f"boot.py: the broker {where} did not accept the worker after {timeout}s: "
+                    f"{type(error).__name__}: {error}"
+                ) from None
             time.sleep(POLL_INTERVAL)
         finally:
-            connection.collect()
+            connection.release()
 
 
 def register_pytest_celery_tasks(app) -> None:
@@ -136,6 +132,8 @@ def setup_django() -> None:
 
     overrides = json.loads(os.environ.get("STACKYARD_DJANGO_SETTINGS", "{}"))
     for name, value in overrides.items():
+        if name == "DATABASES":  # the stack's default database; the project's others stay
+            value = {**getattr(settings, "DATABASES", {}), **value}
         setattr(settings, name, value)
     django.setup()
 

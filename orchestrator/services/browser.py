@@ -7,14 +7,17 @@ servers on the host as ``host.docker.internal``.
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Mapping, Sequence
+
 from orchestrator.probes import WebDriverStatus
+from orchestrator.services.base import HOST_ALIAS, Service, Slice
 from orchestrator.spec import ServiceSpec
 
 NAME = "browser"
 PORT = 4444
 VNC_PORT = 5900
 NOVNC_PORT = 7900
-HOST_ALIAS = "host.docker.internal"
 
 
 def browser_spec(
@@ -42,3 +45,27 @@ def webdriver_url(host: str, port: int) -> str:
 def viewer_urls(host: str, vnc_port: int, novnc_port: int) -> tuple[str, str]:
     """Where a person watches a headed browser: a VNC client, or noVNC in a web browser."""
     return f"vnc://{host}:{vnc_port}", f"http://{host}:{novnc_port}/vnc.html"
+
+
+class Browser(Service):
+    """Started on demand, the first time a test asks for a browser (no role)."""
+
+    name = NAME
+    port = PORT
+    registry_image = "selenium/standalone-chromium:latest"
+
+    def credentials(self) -> dict[str, str]:
+        return {"vnc_password": secrets.token_hex(4)}  # VNC uses at most 8 characters
+
+    def spec(
+        self,
+        image: str,
+        credentials: Mapping[str, str],
+        startup_timeout: float,
+        slices: Sequence[Slice],
+        headed: bool = False,
+    ) -> ServiceSpec:
+        return browser_spec(image, startup_timeout, headed, credentials.get("vnc_password", ""))
+
+
+SERVICE = Browser()

@@ -1,28 +1,30 @@
-"""The project's Celery worker, in a container, on the stack's brokers.
+"""The project's Celery worker, in a container, on the stack's servers; one per slice.
 
 The image (docker/worker) holds only dependencies; the project's source is
 mounted read-only at /app, so code edits need no rebuild. The worker reaches the
-brokers by their network aliases and the test database through a mount of its
-directory at the same path as on the host.
+stack's servers by their network aliases, servers on this machine through the
+host alias, and a SQLite test database through a mount of its directory at the
+same path as on the host.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 from orchestrator.probes import CeleryPing, Locate
-from orchestrator.services import rabbitmq
+from orchestrator.services.base import HOST_ALIAS, Service
 from orchestrator.spec import Mount, ServiceSpec
 
 NAME = "worker"
 SOURCE_MOUNT = "/app"
 MOUNTED_BOOT = "/opt/stackyard/boot.py"
-# Celery's worker logs "Connected to amqp://user:**@host:port/vhost" once it has a broker.
+# Celery's worker logs "Connected to amqp://user:**@host:port/vhost" (or redis://...)
+# once it has a broker.
 CONNECTED = re.compile(r"Connected to (\S+)")
 
 
@@ -41,20 +43,22 @@ class WorkerSettings:
     node_name: str = "worker@stackyard"
     # A ready image (images.worker) lacks stackyard's boot script: it is mounted in.
     boot_script: Path | None = None
+    # The stack's own services the worker uses (probed once they are ready).
+    depends_on: tuple[str, ...] = ()
+    # It uses a server on this machine (a role's URL on loopback).
+    reaches_host: bool = False
 
 
 def worker_spec(
     image: str,
     settings: WorkerSettings,
-    broker_credentials: tuple[str, str, str],
+    broker_url: Callable[[Locate], str],
+    expected_broker: str,
     startup_timeout: float,
     name: str = NAME,
 ) -> ServiceSpec:
-    user, password, vhost = broker_credentials
-
-    def broker_url(locate: Locate) -> str:
-        return rabbitmq.amqp_url(*locate(rabbitmq.NAME, rabbitmq.PORT), user, password, vhost)
-
+    """``broker_url``: the broker as the test process reaches it (for the probe);
+    ``expected_broker``: ``host:port/vhost-or-db`` as the worker logs it (for hints)."""
     mounts = [Mount(str(settings.source), SOURCE_MOUNT, "ro")]
     env = {
         "CELERY_APP": settings.app,
@@ -66,6 +70,8 @@ def worker_spec(
         directory = str(settings.database_path.parent)
         mounts.append(Mount(directory, directory, "rw"))
     options: dict[str, object] = {"user": f"{os.getuid()}:{os.getgid()}"}
+    if settings.reaches_host:
+        options["extra_hosts"] = {HOST_ALIAS: "host-gateway"}
     if settings.boot_script is not None:
         mounts.append(Mount(str(settings.boot_script), MOUNTED_BOOT, "ro"))
         options["entrypoint"] = ["python3", MOUNTED_BOOT]
@@ -84,17 +90,13 @@ def worker_spec(
         image=image,
         command=command,
         env=env,
-        depends_on=(rabbitmq.NAME, "redis"),
+        depends_on=settings.depends_on,
         mounts=tuple(mounts),
         # Files the worker writes (the SQLite journal) stay owned by the user running the tests.
         options=options,
         probe=CeleryPing(name, settings.node_name, broker_url),
         startup_timeout=startup_timeout,
-        hint=partial(
-            diagnose,
-            settings,
-            f"{rabbitmq.NAME}:{rabbitmq.PORT}/{vhost}",
-        ),
+        hint=partial(diagnose, settings, expected_broker),
     )
 
 
@@ -126,3 +128,13 @@ def diagnose(settings: WorkerSettings, expected: str, status: str, logs: str) ->
         f"the worker stopped: look for the error in its log below (app {settings.app!r}, "
         f"settings {settings.django_settings!r}, source mounted from {settings.source})"
     )
+
+
+class Worker(Service):
+    """The worker's image is built with the project's dependencies (no registry image);
+    its containers are started per slice by the plan (:func:`worker_spec`)."""
+
+    name = NAME
+
+
+SERVICE = Worker()

@@ -42,7 +42,7 @@ def test_a_failing_run_saves_its_logs_and_removes_everything_its_stack_created(
             @pytest.mark.integration
             @pytest.mark.django_db(transaction=True)
             def test_fails_after_the_stack_started(stack, stack_worker):
-                open({str(stack_file)!r}, "w").write(stack.stack.id)
+                open({str(stack_file)!r}, "w").write(stack.stack_id)
                 assert False, "failing on purpose"
             """
         )

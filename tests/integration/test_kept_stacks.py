@@ -16,8 +16,8 @@ import pytest
 @pytest.mark.integration
 def test_records_the_stack(stack):
     pathlib.Path({record!r}).write_text(json.dumps({{
-        "stack": stack.stack.id, "mode": stack.attachment.mode,
-        "containers": sorted(stack.stack.container_ids().values()),
+        "stack": stack.stack_id, "mode": stack.mode,
+        "containers": sorted(stack.container_ids().values()),
     }}))
 """
 

@@ -16,9 +16,9 @@ from tests.integration import suite_tasks
 def test_setup_nodes_are_the_stacks_containers(celery_setup: CeleryTestSetup, stack, stack_worker):
     assert isinstance(celery_setup.worker, StackTestWorker)
     assert celery_setup.worker.hostname() == stack_worker
-    assert celery_setup.worker.container.id == stack.stack.container(stack.slice.worker_name).id
-    assert celery_setup.broker.container.id == stack.stack.container("rabbitmq").id
-    assert celery_setup.backend.container.id == stack.stack.container("redis").id
+    assert celery_setup.worker.container.id == stack.container(stack.worker_name).id
+    assert celery_setup.broker.container.id == stack.container(stack.role("broker")).id
+    assert celery_setup.backend.container.id == stack.container("redis").id
     assert celery_setup.broker.config()["host_url"] == stack.endpoints.broker_url
     assert celery_setup.backend.container.client.ping()
     replies = celery_setup.app.control.ping(destination=[celery_setup.worker.hostname()], timeout=5)

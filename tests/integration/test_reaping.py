@@ -30,7 +30,7 @@ import pytest
 
 @pytest.mark.integration
 def test_waits_to_be_killed(stack):
-    pathlib.Path({record!r}).write_text(stack.stack.id)
+    pathlib.Path({record!r}).write_text(stack.stack_id)
     time.sleep(120)
 """
 

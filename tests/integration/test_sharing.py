@@ -10,6 +10,7 @@ from tests.integration.inner import run_inner, write_test
 # Two classes, so that loadscope sends one to each worker; load and worksteal do as well.
 SHARED_NAMES_TEST = """
 import json, os, pathlib, time
+import docker
 import pytest
 from asgiref.sync import async_to_sync
 from kombu import Connection, Queue
@@ -49,11 +50,12 @@ def exchange(stack, redis_channel_layer):
     for _ in range(5):
         heard.append(async_to_sync(layer.receive)(channel)["from"])
     (RECORDS / me).write_text(json.dumps({{
-        "worker": me, "stack": stack.stack.id, "mode": stack.attachment.mode,
-        "rabbitmq": stack.stack.container_ids()["rabbitmq"], "vhost": stack.slice.vhost,
+        "worker": me, "stack": stack.stack_id, "mode": stack.mode,
+        "broker": stack.container_ids()[stack.role("broker")],
+        "namespace": stack.endpoints.broker_url.rpartition("/")[2],
         "services": sorted(
-            c.labels["io.stackyard.service"] for c in stack.stack.client.containers.list(
-                filters={{"label": f"io.stackyard.stack={{stack.stack.id}}"}})),
+            c.labels["io.stackyard.service"] for c in docker.from_env().containers.list(
+                filters={{"label": f"io.stackyard.stack={{stack.stack_id}}"}})),
         "received": received, "heard": heard,
     }}))
 
@@ -71,29 +73,47 @@ class TestTwo:
 """
 
 
-@pytest.mark.parametrize("dist", ["loadscope", "load", "worksteal"])
-def test_two_workers_share_one_stack_and_see_only_their_own_messages(pytestconfig, tmp_path, dist):
+@pytest.mark.parametrize(
+    ("dist", "broker"),
+    [
+        ("loadscope", "rabbitmq"),
+        ("load", "rabbitmq"),
+        ("worksteal", "rabbitmq"),
+        ("loadscope", "redis"),
+    ],
+)
+def test_two_workers_share_one_stack_and_see_only_their_own_messages(
+    pytestconfig, tmp_path, dist, broker
+):
     records = tmp_path / "records"
     records.mkdir()
     source = SHARED_NAMES_TEST.format(barrier=str(tmp_path / "barrier"), records=str(records))
     test_file = write_test(tmp_path, source)
 
     completed = run_inner(
-        pytestconfig.rootpath, test_file, tmp_path / "state", "-n", "2", "--dist", dist
+        pytestconfig.rootpath,
+        test_file,
+        tmp_path / "state",
+        "-n",
+        "2",
+        "--dist",
+        dist,
+        ORCHESTRATOR_BROKER=broker,
     )
 
     assert completed.returncode == 0, completed.stdout[-4000:]
     seen = [json.loads(path.read_text()) for path in sorted(records.iterdir())]
     assert sorted(record["worker"] for record in seen) == ["gw0", "gw1"]
     assert len({record["stack"] for record in seen}) == 1
-    assert len({record["rabbitmq"] for record in seen}) == 1
+    assert len({record["broker"] for record in seen}) == 1
     assert sorted(record["mode"] for record in seen) == ["attached", "started"]
-    for record in seen:  # one broker set for both workers
-        assert record["services"].count("rabbitmq") == 1, record["services"]
+    for record in seen:  # one set of servers for both workers, and only those the roles use
         assert record["services"].count("redis") == 1, record["services"]
-    assert len({record["vhost"] for record in seen}) == 2
+        assert record["services"].count("rabbitmq") == (broker == "rabbitmq"), record["services"]
+    # Each worker its own vhost (RabbitMQ) or database number (Redis).
+    assert len({record["namespace"] for record in seen}) == 2
     for record in seen:
         assert record["received"] == [record["worker"]] * 5, record
         assert record["heard"] == [record["worker"]] * 5, record
     assert "stackyard summary" in completed.stdout
-    assert re.search(r"gw0 +rabbitmq .*s +(started|attached)", completed.stdout), completed.stdout
+    assert re.search(rf"gw0 +{broker} .*s +(started|attached)", completed.stdout), completed.stdout

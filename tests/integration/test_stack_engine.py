@@ -9,11 +9,11 @@ import amqp
 import pytest
 
 from orchestrator.engine import connect
-from orchestrator.errors import ServiceNotReady
+from orchestrator.errors import OrchestratorError, ServiceNotReady
 from orchestrator.images import ImageBuilder
-from orchestrator.plan import Credentials, StackPlan
+from orchestrator.plan import StackPlan, generate_credentials
 from orchestrator.services import rabbitmq, redis
-from orchestrator.shared import add_vhosts, missing_vhosts
+from orchestrator.services.base import Slice
 from orchestrator.stack import Stack
 from tests.integration.inner import labelled
 
@@ -29,7 +29,7 @@ def client():
 def plan(client, orchestrator_config) -> StackPlan:
     images = ImageBuilder(client, orchestrator_config).ensure(["redis", "rabbitmq", "worker"])
     references = {name: report.reference for name, report in images.items()}
-    return StackPlan(orchestrator_config, references, Credentials.generate())
+    return StackPlan(orchestrator_config, references, generate_credentials())
 
 
 @pytest.fixture
@@ -46,7 +46,12 @@ def new_stack(client):
 
 
 def redis_spec(plan: StackPlan):
-    return plan.broker_specs()[0]
+    return plan.service_spec("redis")
+
+
+def brokers(plan: StackPlan, slices=()):
+    """Redis and RabbitMQ, whatever the roles of this run bind."""
+    return [redis_spec(plan), plan.service_spec("rabbitmq", slices)]
 
 
 def test_broken_command_fails_fast_with_status_and_logs_and_removes_everything(
@@ -56,7 +61,7 @@ def test_broken_command_fails_fast_with_status_and_logs_and_removes_everything(
     broken = dataclasses.replace(
         redis_spec(plan), command=("redis-server", "--no-such-directive", "yes")
     )
-    healthy = plan.broker_specs()[1]
+    healthy = plan.service_spec("rabbitmq")
 
     started = time.monotonic()
     with pytest.raises(ServiceNotReady) as failure:
@@ -95,10 +100,10 @@ def test_service_that_never_gets_ready_times_out_within_its_bound(client, plan, 
 def test_dependent_service_reports_the_failure_of_what_it_waits_for(client, plan, new_stack):
     stack = new_stack()
     broken = dataclasses.replace(redis_spec(plan), command=("redis-server", "--port", "not-a-port"))
-    worker = plan.worker_spec(database_path=None)
+    worker = dataclasses.replace(plan.worker_spec(), depends_on=("redis", "rabbitmq"))
 
     with pytest.raises(ServiceNotReady) as failure:
-        stack.start([broken, plan.broker_specs()[1], worker])
+        stack.start([broken, plan.service_spec("rabbitmq"), worker])
 
     assert failure.value.service == "redis"
     assert labelled(client, stack.id) == ([], [])
@@ -106,7 +111,7 @@ def test_dependent_service_reports_the_failure_of_what_it_waits_for(client, plan
 
 def test_ports_are_published_on_loopback_only_and_credentials_are_required(client, plan, new_stack):
     stack = new_stack()
-    stack.start(plan.broker_specs())
+    stack.start(brokers(plan))
     creds = plan.credentials
 
     for service in stack.services():
@@ -127,25 +132,31 @@ def test_ports_are_published_on_loopback_only_and_credentials_are_required(clien
     with pytest.raises(amqp.exceptions.AccessRefused):
         guest.connect()
     guest.collect()
-    assert creds.rabbitmq_user != "guest"
+    assert creds["rabbitmq"]["user"] != "guest"
     # RabbitMQ's boot goes first when the containers compete for the cores.
     host_config = stack.container(rabbitmq.NAME).attrs["HostConfig"]
     assert host_config["CpuShares"] == rabbitmq.CPU_SHARES > 1024
-    assert len(creds.redis_password) >= 24
-    assert Credentials.generate() != creds
+    assert len(creds["redis"]["password"]) >= 24
+    assert generate_credentials() != creds
 
 
 @pytest.mark.parametrize("at_boot", [True, False], ids=["definitions", "rabbitmqctl"])
 def test_slice_vhosts_are_made_at_boot_or_else_by_rabbitmqctl(plan, new_stack, at_boot):
     """docker/rabbitmq loads the vhosts as it boots; an image that ignores the definitions
-    (here: not given them, like the official image) gets them from rabbitmqctl."""
-    vhosts = ["slice-a", "slice-b"]
+    (here: not given them, like the official image) gets them from rabbitmqctl. A server
+    the project runs itself (no container to run rabbitmqctl in) is told what it lacks."""
+    slices = [Slice("a", 1), Slice("b", 2)]
+    vhosts = ["stackyard-a", "stackyard-b"]
     stack = new_stack()
-    stack.start(plan.broker_specs(boot_vhosts=vhosts if at_boot else ()))
+    stack.start([plan.service_spec("rabbitmq", slices if at_boot else ())])
+    server = rabbitmq.SERVICE.server(plan.credentials["rabbitmq"], *stack.locate("rabbitmq", 5672))
 
-    missing = missing_vhosts(stack, plan, vhosts)
+    missing = rabbitmq.missing_vhosts(server, vhosts)
 
     assert missing == ([] if at_boot else vhosts)
-    add_vhosts(stack, plan.credentials.rabbitmq_user, missing)
-    assert missing_vhosts(stack, plan, vhosts) == []
-    assert missing_vhosts(stack, plan, ["never-made"]) == ["never-made"]
+    if missing:
+        with pytest.raises(OrchestratorError, match=r"no vhost 'stackyard-a'.*rabbitmqctl"):
+            rabbitmq.SERVICE.provision(server, slices, None)
+    rabbitmq.SERVICE.provision(server, slices, stack.exec_in("rabbitmq"))
+    assert rabbitmq.missing_vhosts(server, vhosts) == []
+    assert rabbitmq.missing_vhosts(server, ["never-made"]) == ["never-made"]

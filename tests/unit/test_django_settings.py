@@ -1,5 +1,6 @@
 """The one endpoint->settings mapping, and what the worker's failures are blamed on."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -28,14 +29,15 @@ def test_celery_reads_every_broker_url_from_its_own_variables():
 
 
 def test_the_worker_gets_the_same_settings_as_the_tests_plus_its_database():
-    database = Path("/state/db/gw0.sqlite3")
+    endpoints = dataclasses.replace(ENDPOINTS, database_url="sqlite:///state/db/gw0.sqlite3")
 
-    shipped = container_environment(ENDPOINTS, database)
+    shipped = container_environment(endpoints)
     settings = json.loads(shipped[SETTINGS_VARIABLE])
 
-    tests = django_settings(ENDPOINTS)
+    tests = django_settings(endpoints)
     assert settings == {**tests, "DATABASES": settings["DATABASES"]}
-    assert settings["DATABASES"]["default"]["NAME"] == str(database)
+    assert settings["DATABASES"]["default"]["NAME"] == "/state/db/gw0.sqlite3"
+    assert "CACHES" not in settings  # the cache role is not bound
     assert settings["CELERY_TASK_ALWAYS_EAGER"] is False
     layer = settings["CHANNEL_LAYERS"]["default"]["CONFIG"]
     assert layer["prefix"] == "stackyard-gw0"
@@ -72,10 +74,10 @@ def test_a_worker_that_stopped_is_blamed_on_its_log_not_on_the_broker():
 
 
 def test_no_password_in_the_reprs_of_credentials_and_the_worker_spec():
-    from orchestrator.plan import Credentials
+    from orchestrator.plan import generate_credentials
     from orchestrator.services.worker import worker_spec
 
-    credentials = Credentials.generate()
+    credentials = generate_credentials()
     settings = WorkerSettings(
         source=Path("/p/src"),
         app="a",
@@ -84,8 +86,10 @@ def test_no_password_in_the_reprs_of_credentials_and_the_worker_spec():
         concurrency=1,
         environment=container_environment(ENDPOINTS),
     )
-    spec = worker_spec("image", settings, ("u", credentials.rabbitmq_password, "v"), 10.0)
+    spec = worker_spec("image", settings, lambda locate: ENDPOINTS.broker_url, "v", 10.0)
 
     shown = repr(credentials) + repr(settings) + repr(spec)
-    for secret in (credentials.redis_password, credentials.rabbitmq_password, "secret"):
-        assert secret not in shown
+    secrets = [value for service in credentials.values() for value in service.values()]
+    for secret in [*secrets, "secret"]:
+        if "stackyard" not in secret:  # a user name or vhost is no secret
+            assert secret not in shown

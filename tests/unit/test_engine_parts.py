@@ -11,9 +11,11 @@ from orchestrator.cli import main
 from orchestrator.config import load_config
 from orchestrator.debian import apt_mirror
 from orchestrator.errors import ImageError, ServiceNotReady
-from orchestrator.plan import Credentials, Slice, StackPlan
-from orchestrator.services.rabbitmq import password_hash, rabbitmq_spec
-from orchestrator.shared import StartCancelled, StartGate
+from orchestrator.lifecycle import StartCancelled, StartGate
+from orchestrator.plan import Credentials, StackPlan
+from orchestrator.services.base import Slice
+from orchestrator.services.rabbitmq import SERVICE as RABBITMQ
+from orchestrator.services.rabbitmq import password_hash
 from orchestrator.state import StackState, StateDir
 from orchestrator.watchdog import watch
 
@@ -65,7 +67,10 @@ def test_service_not_ready_message_has_every_part():
 
 def test_endpoints_quote_credentials_and_use_aliases_inside_the_network(tmp_path):
     (tmp_path / "pyproject.toml").write_text("")
-    creds = Credentials("p/w@1", "user", "s:ecret", "vhost")
+    creds = Credentials(
+        redis={"password": "p/w@1"},
+        rabbitmq={"user": "user", "password": "s:ecret", "vhost": "vhost"},
+    )
     plan = StackPlan(load_config(tmp_path, environ={}), {}, creds)
 
     outside = plan.endpoints(lambda service, port: ("127.0.0.1", 40000 + port % 1000))
@@ -73,18 +78,19 @@ def test_endpoints_quote_credentials_and_use_aliases_inside_the_network(tmp_path
 
     assert outside.broker_url == "amqp://user:s%3Aecret@127.0.0.1:40672/stackyard-main"
     assert outside.result_backend == "redis://:p%2Fw%401@127.0.0.1:40379/1"
-    assert outside.channel_layer_url.endswith("@127.0.0.1:40379/0")
+    assert outside.channel_layer_url.endswith("@127.0.0.1:40379/1")
     assert inside.broker_url == "amqp://user:s%3Aecret@rabbitmq:5672/stackyard-main"
-    other = plan.endpoints(lambda service, port: ("127.0.0.1", port), Slice.numbered("gw1", 3))
+    other = plan.endpoints(lambda service, port: ("127.0.0.1", port), Slice("gw1", 3))
     assert other.broker_url.endswith("/stackyard-gw1")
     assert other.result_backend.endswith(":6379/3")
-    assert other.channel_layer_url.endswith(":6379/0")
+    assert other.channel_layer_url.endswith(":6379/3")
     assert other.channel_layer_prefix == "stackyard-gw1"
     assert set(inside.as_env()) == {
         "STACKYARD_BROKER_URL",
         "STACKYARD_RESULT_BACKEND",
         "STACKYARD_CHANNEL_LAYER_URL",
         "STACKYARD_CHANNEL_LAYER_PREFIX",
+        "STACKYARD_DATABASE_URL",
         "CELERY_BROKER_URL",
         "CELERY_BROKER_READ_URL",
         "CELERY_BROKER_WRITE_URL",
@@ -93,6 +99,7 @@ def test_endpoints_quote_credentials_and_use_aliases_inside_the_network(tmp_path
     # Reprs reach tracebacks and JUnit reports: no password in them.
     assert "ecret" not in repr(outside)
     assert "p%2Fw" not in repr(outside)
+    assert "ecret" not in repr(creds) + repr(plan)
 
 
 def test_cli_reports_a_config_error_in_one_line(tmp_path, capsys):
@@ -121,18 +128,18 @@ def test_rabbitmq_password_hash_is_salted_sha256_as_rabbitmq_stores_it():
 
 
 def test_rabbitmq_boot_definitions_give_the_user_every_vhost():
-    spec = rabbitmq_spec("image", "user", "secret", "main", 60.0, boot_vhosts=["gw0", "gw1"])
+    creds = {"user": "user", "password": "secret", "vhost": "main"}
+    spec = RABBITMQ.spec("image", creds, 60.0, [Slice("gw0", 1), Slice("gw1", 2)])
     loaded = json.loads(spec.env["STACKYARD_RABBITMQ_DEFINITIONS"])
 
     assert [user["name"] for user in loaded["users"]] == ["user"]
     assert "secret" not in spec.env["STACKYARD_RABBITMQ_DEFINITIONS"]
-    assert [vhost["name"] for vhost in loaded["vhosts"]] == ["main", "gw0", "gw1"]
+    vhosts = ["main", "stackyard-gw0", "stackyard-gw1"]
+    assert [vhost["name"] for vhost in loaded["vhosts"]] == vhosts
     assert {(p["user"], p["vhost"], p["configure"]) for p in loaded["permissions"]} == {
-        ("user", "main", ".*"),
-        ("user", "gw0", ".*"),
-        ("user", "gw1", ".*"),
+        ("user", vhost, ".*") for vhost in vhosts
     }
-    assert "STACKYARD_RABBITMQ_DEFINITIONS" not in rabbitmq_spec("i", "u", "p", "v", 1.0).env
+    assert "STACKYARD_RABBITMQ_DEFINITIONS" not in RABBITMQ.spec("i", creds, 1.0, ()).env
 
 
 def test_a_start_called_off_before_it_launches_launches_nothing():

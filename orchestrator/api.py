@@ -1,0 +1,192 @@
+"""The engine's one face: everything the pytest layer (``fixtures/``) uses of it.
+
+``fixtures/`` imports this module, :mod:`orchestrator.config` and
+:mod:`orchestrator.errors`, nothing else of the engine. It gets a run's stack
+with :func:`open_run_stack` (start or attach), ends it with :func:`finish_run`,
+and works through a :class:`StackSlice`: the process's slice of the stack, with
+its endpoints, its per-test reset, its worker, the browser's WebDriver URL, the
+containers' logs. The mapping of endpoints to Django and Celery settings is
+:mod:`orchestrator.django_settings`, re-exported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from orchestrator import lifecycle
+from orchestrator.attachment import Attachment
+from orchestrator.cleaning import SliceCleaner
+from orchestrator.config import Config
+from orchestrator.django_settings import (
+    celery_app_settings,
+    celery_environment,
+    database_settings,
+    django_settings,
+)
+from orchestrator.engine import THREAD_PREFIX, connect
+from orchestrator.lifecycle import StartCancelled, StartGate
+from orchestrator.owner import owner_id
+from orchestrator.plan import Endpoints
+from orchestrator.services import SERVICES, browser
+from orchestrator.services.base import HOST_ALIAS, Slice
+
+__all__ = [
+    "HOST_ALIAS",
+    "THREAD_PREFIX",
+    "Attachment",
+    "Endpoints",
+    "StackSlice",
+    "StartCancelled",
+    "StartGate",
+    "celery_app_settings",
+    "celery_environment",
+    "database_settings",
+    "django_settings",
+    "finish_run",
+    "open_run_stack",
+    "owner_id",
+    "run_has_stack",
+    "save_run_logs",
+    "sqlite_database",
+]
+
+
+def open_run_stack(
+    config: Config,
+    run_dir: Path,
+    owner: str,
+    keep: bool,
+    log: Callable[[str], None],
+    slices: Sequence[str],
+    gate: StartGate | None = None,
+) -> Attachment:
+    """Attach to the kept stack or the run's stack, or start one (see :mod:`lifecycle`)."""
+    return lifecycle.open_stack(connect(), config, run_dir, owner, keep, log, slices, gate)
+
+
+def finish_run(run_dir: Path) -> bool:
+    """Stop the run's own stack (never a kept one); return whether there was one."""
+    return lifecycle.run_has_stack(run_dir) and lifecycle.finish_run(connect(), run_dir)
+
+
+def run_has_stack(run_dir: Path) -> bool:
+    return lifecycle.run_has_stack(run_dir)
+
+
+def save_run_logs(run_dir: Path, directory: Path) -> list[Path]:
+    """Save the whole log of each container of the run's own stack under ``directory``."""
+    if not lifecycle.run_has_stack(run_dir):
+        return []
+    return lifecycle.save_run_logs(connect(), run_dir, directory)
+
+
+def sqlite_database(config: Config, slice_name: str) -> Path:
+    """The SQLite file of a slice's test database (``database = "sqlite"``)."""
+    from orchestrator.config import database_dir
+
+    return database_dir(config) / f"{slice_name}.sqlite3"
+
+
+class StackSlice:
+    """One process's slice of a stack: its endpoints, reset, worker, and the shared services."""
+
+    def __init__(self, attachment: Attachment, name: str) -> None:
+        self.attachment = attachment
+        self.slice: Slice = attachment.ensure_slice(name)
+        plan = attachment.plan
+        self.endpoints = plan.endpoints(attachment.stack.locate, self.slice)
+        self.internal_endpoints = plan.internal_endpoints(self.slice)
+        self._cleaner = SliceCleaner(plan.cleaners(self.endpoints, self.slice))
+
+    def __repr__(self) -> str:
+        return f"StackSlice({self.slice.name} of stack {self.attachment.stack.id})"
+
+    @property
+    def name(self) -> str:
+        return self.slice.name
+
+    @property
+    def stack_id(self) -> str:
+        return self.attachment.stack.id
+
+    @property
+    def mode(self) -> str:
+        """How this process got the stack: ``started``, ``attached`` or ``kept``."""
+        return self.attachment.mode
+
+    def container_ids(self) -> dict[str, str]:
+        return self.attachment.stack.container_ids()
+
+    @property
+    def headed(self) -> bool:
+        return self.attachment.headed
+
+    def role(self, role: str) -> str:
+        """The service a role is bound to (``rabbitmq``, ``redis``, ``postgres``, ``sqlite``...)."""
+        return self.attachment.plan.bindings[role].service
+
+    def role_is_managed(self, role: str) -> bool:
+        """Whether the stack runs the role's server (not a server named by URL)."""
+        return self.attachment.plan.bindings[role].managed
+
+    def reset(self) -> None:
+        """Empty the slice: queues purged, results, channel layer and cache keys deleted."""
+        self._cleaner.reset()
+
+    def close(self) -> None:
+        self._cleaner.close()
+
+    def ensure_worker(self) -> str:
+        """The slice's worker container, started if needed; returns its Celery node name."""
+        return self.attachment.ensure_worker(self.slice)
+
+    @property
+    def worker_name(self) -> str:
+        return self.slice.worker_name
+
+    def database(self) -> dict[str, Any]:
+        """The ``DATABASES`` entry of the slice's test database, as this process reaches it."""
+        return database_settings(self.endpoints.database_url)
+
+    def container(self, service: str) -> Any:
+        """A container of the stack (the docker-py object), for pytest-celery's nodes."""
+        return self.attachment.stack.container(service)
+
+    def locate(self, service: str, port: int) -> tuple[str, int]:
+        return self.attachment.stack.locate(service, port)
+
+    def address(self, service: str) -> tuple[str, int]:
+        """Where this process reaches a service of the stack (its main port)."""
+        return self.locate(service, SERVICES[service].port)
+
+    def webdriver_url(self) -> str:
+        """The browser's WebDriver endpoint, the browser started on first use."""
+        self.attachment.ensure_browser()
+        host, port = self.locate(browser.NAME, browser.PORT)
+        return browser.webdriver_url(host, port)
+
+    def services(self) -> list[str]:
+        return self.attachment.stack.services()
+
+    def logs(self, service: str, tail: int) -> str:
+        return self.attachment.stack.logs(service, tail=tail)
+
+    def timings(self) -> list[dict[str, Any]]:
+        """Per service: image time, start-to-ready time, and how this process got it."""
+        attachment = self.attachment
+        rows = []
+        for service in attachment.stack.services():
+            if service.startswith("worker-") and service != self.worker_name:
+                continue
+            report = attachment.images.get(service.partition("-")[0])
+            rows.append(
+                {
+                    "service": service,
+                    "image": report.seconds if report else 0.0,
+                    "ready": attachment.stack.timings.get(service, attachment.seconds),
+                    "how": "started" if service in attachment.stack.timings else attachment.mode,
+                }
+            )
+        return rows

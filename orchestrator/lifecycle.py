@@ -1,0 +1,266 @@
+"""How a process gets a stack, and how a run's stack ends.
+
+:func:`open_stack`, in order:
+
+1. a kept stack (``orchestrator up``, ``--keep-stack``) that is healthy and
+   matches the current images and configuration is attached to; a stale one is
+   removed, with a one-line message saying why, and replaced by a new kept one;
+2. otherwise the run's stack, if another process of the run started it, is
+   attached to;
+3. otherwise this process starts it, under the state directory's lock, and
+   records it; a watchdog removes it if the run's owner process dies.
+
+The servers the roles bind to the stack's own (:mod:`orchestrator.roles`) run
+once; each process then takes a slice (:meth:`Attachment.ensure_slice`): its own
+namespace on every server and its own worker container. Stopping is the owner's
+job (:func:`finish_run`); a kept stack is stopped only by ``orchestrator down``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import docker
+from docker.errors import DockerException, NotFound
+
+from orchestrator.attachment import Attachment
+from orchestrator.config import Config, database_dir
+from orchestrator.errors import OrchestratorError
+from orchestrator.fingerprints import configuration_fingerprint, source_fingerprint
+from orchestrator.images import ImageBuilder, stack_services
+from orchestrator.owner import KEPT
+from orchestrator.plan import StackPlan, generate_credentials, state_credentials
+from orchestrator.services.base import Slice
+from orchestrator.spec import ServiceSpec
+from orchestrator.stack import Stack, remove_stack, save_stack_logs
+from orchestrator.state import SliceState, StackState, StateDir
+from orchestrator.watchdog import Watchdog
+
+Log = Callable[[str], None]
+
+
+def kept_dir(config: Config) -> StateDir:
+    return StateDir(config.path("state_dir"))
+
+
+def all_specs(plan: StackPlan, state: StackState) -> dict[str, ServiceSpec]:
+    specs = {spec.name: spec for spec in plan.service_specs()}
+    specs["browser"] = plan.browser_spec(state.headed)
+    if plan.has_worker:  # a project without Celery runs no workers
+        for name, recorded in state.slices.items():
+            spec = plan.worker_spec(Slice(name, recorded.number))
+            specs[spec.name] = spec
+    return specs
+
+
+def open_stack(
+    client: docker.DockerClient,
+    config: Config,
+    run_dir: Path,
+    owner: str,
+    keep: bool = False,
+    log: Log = print,
+    slices: Sequence[str] = (),
+    gate: StartGate | None = None,
+) -> Attachment:
+    """Attach to the kept stack or the run's stack, or start one (see the module docstring).
+
+    A process that starts the stack also starts the worker containers of
+    ``slices`` (the run's xdist workers), so that their boot overlaps RabbitMQ's.
+    A start that ``gate`` calls off (the run ended before it needed the stack)
+    raises :class:`StartCancelled` if it has not launched containers yet.
+    """
+    began = time.monotonic()
+    kept = kept_dir(config)
+    with kept.locked():
+        state = kept.load()
+        if state is not None:
+            attachment = _attach_if_usable(client, config, kept, state, log)
+            if attachment is not None:
+                attachment.seconds = time.monotonic() - began
+                return attachment
+            keep = True  # a stale kept stack is replaced by a kept one
+        if keep:
+            attachment = _start(client, config, kept, KEPT, log, slices, gate, watched=False)
+            attachment.seconds = time.monotonic() - began
+            return attachment
+    run = StateDir(run_dir, create=False)
+    with run.locked():
+        state = run.load()
+        if state is not None:
+            attachment = attach_state(client, config, run, state, "attached", log)
+        else:
+            attachment = _start(client, config, run, owner, log, slices, gate, watched=True)
+    attachment.seconds = time.monotonic() - began
+    return attachment
+
+
+def _attach_if_usable(
+    client: docker.DockerClient, config: Config, kept: StateDir, state: StackState, log: Log
+) -> Attachment | None:
+    reason = ""
+    try:
+        builder = ImageBuilder(client, config, log)
+        current = {service: builder.reference(service) for service in stack_services(config)}
+        if configuration_fingerprint(config, current) != state.fingerprint:
+            reason = "its images or configuration changed"
+        else:
+            attachment = attach_state(client, config, kept, state, "kept", log)
+            problems = attachment.stack.unhealthy()
+            if not problems:
+                return attachment
+            reason = "; ".join(f"{name}: {problem}" for name, problem in problems.items())
+    except (NotFound, DockerException, OrchestratorError) as error:
+        reason = f"it cannot be reached ({error})"
+    log(f"replacing kept stack {state.stack_id}: {reason}")
+    remove_stack(client, state.stack_id)
+    kept.remove()
+    return None
+
+
+def attach_state(
+    client: docker.DockerClient,
+    config: Config,
+    state_dir: StateDir,
+    state: StackState,
+    mode: str,
+    log: Log,
+) -> Attachment:
+    plan = StackPlan(config, state.images, state_credentials(state.credentials))
+    specs = all_specs(plan, state)
+    stack = Stack.attach(
+        client, state.stack_id, state.owner, state.containers, specs, state.kept, log
+    )
+    for name, recorded in state.slices.items():
+        worker_name = Slice(name, recorded.number).worker_name
+        if recorded.worker:
+            with contextlib.suppress(NotFound):  # a missing worker is started again on demand
+                stack.adopt(worker_name, client.containers.get(recorded.worker), specs[worker_name])
+    return Attachment(stack, plan, state_dir, mode, headed=state.headed)
+
+
+def _start(
+    client: docker.DockerClient,
+    config: Config,
+    state_dir: StateDir,
+    owner: str,
+    log: Log,
+    slice_names: Sequence[str],
+    gate: StartGate | None,
+    watched: bool,
+) -> Attachment:
+    """Start a stack and record it; ``watched``: with a watchdog that removes it if the
+    owner dies, launched together with the containers so that no moment is unguarded."""
+    reports = ImageBuilder(client, config, log).ensure(stack_services(config))
+    if gate is not None:
+        gate.launch()
+    images = {name: report.reference for name, report in reports.items()}
+    plan = StackPlan(config, images, generate_credentials())
+    stack = Stack(client, owner=owner, log=log, kept=owner == KEPT)
+    slices = [Slice(name, number) for number, name in enumerate(slice_names, start=1)]
+    if plan.bindings["database"].service == "sqlite":
+        database_dir(config).mkdir(parents=True, exist_ok=True, mode=0o700)
+    workers = [plan.worker_spec(s) for s in slices] if plan.has_worker else []
+    watchdog = Watchdog.launch(owner, stack.id, state_dir) if watched else None
+    try:
+        stack.ensure_network()
+        for spec in [*plan.service_specs(slices), *workers]:
+            stack.launch(spec)
+        for name in plan.services:
+            stack.wait(name)
+        plan.provision(slices, stack.locate, stack.exec_in)
+        stack.wait_all()
+        watchdog_pid = watchdog.pid() if watchdog is not None else None
+    except BaseException:
+        try:
+            stack.stop()
+        finally:
+            if watchdog is not None:
+                watchdog.stop()
+        raise
+    ids = stack.container_ids()
+    source = source_fingerprint(config.path("worker.source"))
+    state = StackState(
+        stack_id=stack.id,
+        owner=owner,
+        kept=owner == KEPT,
+        fingerprint=configuration_fingerprint(config, images),
+        images=images,
+        credentials=plan.credentials,
+        containers={name: ids[name] for name in plan.services},
+        slices={
+            s.name: SliceState(
+                s.number,
+                worker=ids.get(s.worker_name),  # None: a project without Celery
+                database=plan.internal_endpoints(s).database_url,
+                source=source,
+            )
+            for s in slices
+        },
+        watchdog_pid=watchdog_pid,
+    )
+    state_dir.save(state)
+    return Attachment(stack, plan, state_dir, "started", reports)
+
+
+class StartCancelled(OrchestratorError):
+    """The run ended before its stack was needed, and before any container was launched."""
+
+
+class StartGate:
+    """Lets a run call off a stack start (in the background) that launched no container yet."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._called_off = False
+        self._launched = False
+
+    def launch(self) -> None:
+        """Called by the start just before it launches containers; raises if called off."""
+        with self._lock:
+            if self._called_off:
+                raise StartCancelled("the run ended before it needed its stack; nothing started")
+            self._launched = True
+
+    def call_off(self) -> bool:
+        """Call the start off; return whether it launched containers already (then the
+        caller waits for it to finish, and removes the stack)."""
+        with self._lock:
+            self._called_off = True
+            return self._launched
+
+
+def finish_run(client: docker.DockerClient, run_dir: Path) -> bool:
+    """Stop the run's own stack (never a kept one); return whether there was one."""
+    run = StateDir(run_dir, create=False)
+    if not run.path.is_dir():
+        return False
+    with run.locked():
+        state = run.load()
+        if state is None:
+            return False
+        if state.watchdog_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(state.watchdog_pid, signal.SIGTERM)
+        remove_stack(client, state.stack_id)
+        run.remove()
+    return True
+
+
+def run_has_stack(run_dir: Path) -> bool:
+    """Whether the run recorded a stack of its own (it may have attached to a kept one)."""
+    return StateDir(run_dir, create=False).file.exists()
+
+
+def save_run_logs(client: docker.DockerClient, run_dir: Path, directory: Path) -> list[Path]:
+    """Save the logs of the run's own stack's containers (none when it attached to a kept one)."""
+    state = StateDir(run_dir).load()
+    if state is None:
+        return []
+    return save_stack_logs(client, state.stack_id, directory)
