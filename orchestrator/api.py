@@ -127,6 +127,11 @@ class StackSlice:
         """The service a role is bound to (``rabbitmq``, ``redis``, ``postgres``, ``sqlite``...)."""
         return self.attachment.plan.bindings[role].service
 
+    @property
+    def uses_existing_servers(self) -> bool:
+        """Whether a role points at a server the project runs (named by URL)."""
+        return any(b.url for b in self.attachment.plan.bindings.values())
+
     def role_is_managed(self, role: str) -> bool:
         """Whether the stack runs the role's server (not a server named by URL)."""
         return self.attachment.plan.bindings[role].managed

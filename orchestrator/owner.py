@@ -80,11 +80,6 @@ def owner_alive(owner: str) -> bool:
     return current is None or current == start
 
 
-def owner_pid(owner: str) -> int | None:
-    parts = owner.split(":")
-    return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
-
-
 def _proc_start(pid: int) -> str | None:
     try:
         stat = (PROC / str(pid) / "stat").read_text()

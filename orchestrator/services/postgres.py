@@ -46,7 +46,7 @@ SERVER_SETTINGS = (
     "synchronous_commit=off",
     "full_page_writes=off",
     # 100 by default; each test process, Celery worker thread and Channels consumer may
-    # hold one, times the xdist workers (a slot costs ~10 kB of shared memory).
+    # hold one, times the xdist workers. A free slot costs ~50 kB of shared memory.
     "max_connections=200",
     # Compiling a query pays off only for long analytic ones; a test suite's are short,
     # and the planner's estimate on a test's tiny tables can still cross the threshold.
@@ -222,7 +222,7 @@ class _Wire:
         header = self._read(5)
         kind, length = header[:1], int.from_bytes(header[1:], "big")
         if not 4 <= length <= _MAX_MESSAGE:
-            raise PostgresError(f"not a PostgreSQL server: it sent {header!r}")
+            raise PostgresError(f"implausible message {header!r}: not a PostgreSQL server?")
         return kind, self._read(length - 4)
 
     def login(self, user: str, password: str, database: str) -> None:

@@ -69,7 +69,8 @@ def test_a_failing_run_saves_its_logs_and_removes_everything_its_stack_created(
     assert completed.returncode == 1, completed.stdout[-3000:]
     assert "failing on purpose" in completed.stdout
     logs = artifacts / "containers"
-    expected = ["rabbitmq.log", "redis.log", *(f"worker-{name}.log" for name in workers)]
+    servers = ["postgres.log", "rabbitmq.log", "redis.log"]  # this project's roles
+    expected = [*servers, *(f"worker-{name}.log" for name in workers)]
     assert sorted(path.name for path in logs.iterdir()) == expected
     assert "Starting broker... completed" in (logs / "rabbitmq.log").read_text()
     assert "Ready to accept connections" in (logs / "redis.log").read_text()
