@@ -49,6 +49,8 @@ LOCK_EXPORTS = {
 Found = tuple[str, str]
 REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 PIN = re.compile(r"^\s*[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?\s*==")
+# The distributions of a PostgreSQL driver Django uses (normalized names).
+POSTGRES_DRIVERS = frozenset({"psycopg", "psycopg2", "psycopg-binary", "psycopg2-binary"})
 
 
 def find_requirements(
@@ -152,6 +154,40 @@ def runtime_gaps(
                 "worker.settings to settings without it)"
             )
     return gaps
+
+
+def dependency_lists(root: Path, requirements: str) -> dict[str, set[str]]:
+    """Every list of the project's dependencies, by where it is: the worker's first.
+
+    ``{"requirements/base.txt": {"django", ...}, "requirements/test.txt": {...}}``:
+    requirements files (following ``-r``), pyproject.toml's dependencies, its
+    optional ones and groups, and Poetry's.
+    """
+    lists = {requirements: set(_names_in(root, requirements))} if requirements else {}
+    project = set(_normalized(_project_dependencies(root / "pyproject.toml")))
+    for where, names in [("pyproject.toml", project), *_development_names(root).items()]:
+        lists.setdefault(where, names)
+    for where, names in _poetry_names(root / "pyproject.toml").items():
+        lists.setdefault(where, names)
+    return {where: names for where, names in lists.items() if names}
+
+
+def _poetry_names(pyproject: Path) -> dict[str, set[str]]:
+    """Poetry's dependency tables (``[tool.poetry.dependencies]``, its groups), by name."""
+    try:
+        document: dict[str, Any] = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return {}
+    poetry = document.get("tool", {}).get("poetry", {})
+    tables = {"pyproject.toml's Poetry dependencies": poetry.get("dependencies", {})}
+    for group, table in poetry.get("group", {}).items():
+        if isinstance(table, dict):
+            tables[f"pyproject.toml's Poetry {group} group"] = table.get("dependencies", {})
+    return {
+        where: set(_normalized(str(name) for name in table))
+        for where, table in tables.items()
+        if isinstance(table, dict)
+    }
 
 
 def _names_in(root: Path, requirements: str) -> list[str]:

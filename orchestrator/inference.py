@@ -14,11 +14,17 @@ from __future__ import annotations
 
 import ast
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.dependencies import find_constraints, find_requirements, runtime_gaps
+from orchestrator.dependencies import (
+    POSTGRES_DRIVERS,
+    dependency_lists,
+    find_constraints,
+    find_requirements,
+    runtime_gaps,
+)
 from orchestrator.errors import OrchestratorError
 from orchestrator.queues import find_queues
 
@@ -30,6 +36,9 @@ MAX_DEPTH = 6  # a project's packages sit a few levels down; deeper is vendored 
 ENTRY_POINTS = ("manage.py", "asgi.py", "wsgi.py")
 TEST_FLAVOURS = ("test", "tests", "testing", "test_settings", "ci")
 WORKER_FLAVOURS = ("worker", "celery_worker", "worker_settings")
+# Settings naming Celery's broker: Django's (namespace "CELERY", or Celery 3's), the app's.
+BROKER_NAMES = frozenset({"CELERY_BROKER_URL", "BROKER_URL", "broker_url", "broker"})
+SQLITE = "the default: a SQLite file per test process, shared with the worker"
 
 
 class InitError(OrchestratorError):
@@ -38,10 +47,14 @@ class InitError(OrchestratorError):
 
 @dataclass(frozen=True)
 class Found:
-    """A value found in the project, and where: ``Found("src", "import root of ...")``."""
+    """A value found in the project, and where: ``Found("src", "import root of ...")``.
+
+    ``check``: what the user should check when this value is used, if anything.
+    """
 
     value: str | list[str]
     origin: str
+    check: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,9 @@ class Inference:
     requirements: Found | None = None
     constraints: Found | None = None
     queues: Found = field(default_factory=lambda: Found(["celery"], "Celery's default queue"))
+    # Roles of [tool.orchestrator] (broker, database): the role's default when nothing
+    # says otherwise, ``origin`` saying why.
+    roles: dict[str, Found] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -152,6 +168,10 @@ def infer(tree: SourceTree, pytest_settings: str, pytest_paths: Sequence[str]) -
     found.constraints = Found(*constraints) if constraints else None
     wanted = requirements[0] if requirements else ""
     notes.extend(runtime_gaps(root, wanted, settings.name, chain, tree.parse))
+    found.roles = {
+        "broker": find_broker(tree, modules),
+        "database": find_database(tree, chain, dependency_lists(root, wanted), wanted),
+    }
     return found
 
 
@@ -446,3 +466,249 @@ def _absolute(package: str, node: ast.ImportFrom) -> str:
     parts = package.split(".") if package else []
     base = parts[: len(parts) - node.level + 1]
     return ".".join([*base, *([node.module] if node.module else [])])
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What one setting says of a server: ``Evidence(12, "postgres", 'ENGINE "..." in ...')``.
+
+    ``kind``: ``postgres``, ``sqlite``, ``redis``, ``rabbitmq``, ``other`` (a server
+    stackyard does not serve) or ``unknown`` (not readable statically).
+    """
+
+    line: int
+    kind: str
+    origin: str
+
+
+def find_database(
+    tree: SourceTree, chain: list[Path], dependencies: dict[str, set[str]], requirements: str
+) -> Found:
+    """The ``database`` role from the settings' ``DATABASES``: ``postgres`` or ``sqlite``.
+
+    A URL read at run time (dj-database-url, ``env.db()``) is PostgreSQL when the
+    project depends on a PostgreSQL driver; an engine stackyard does not serve is a check.
+    """
+    drivers = [
+        (where, sorted(names & POSTGRES_DRIVERS))
+        for where, names in dependencies.items()
+        if names & POSTGRES_DRIVERS
+    ]
+    evidence = _last_evidence(tree, chain, _database_evidence)
+    if evidence is None:
+        return Found("sqlite", f"no DATABASES ENGINE in the settings; {SQLITE}")
+    if evidence.kind == "postgres":
+        return Found("postgres", evidence.origin, _driver_check(drivers, requirements))
+    if evidence.kind == "sqlite":
+        return Found("sqlite", f"{evidence.origin}; {SQLITE}")
+    if evidence.kind == "other":
+        return Found(
+            "sqlite",
+            f"{evidence.origin}: neither SQLite nor PostgreSQL; the default",
+            f"database: {evidence.origin}: stackyard's test database is SQLite or PostgreSQL; "
+            'the tests and the worker run on SQLite unless database = "postgres"',
+        )
+    if drivers:
+        where, names = drivers[0]
+        origin = f"{evidence.origin}; {names[0]} in {where}: PostgreSQL"
+        return Found("postgres", origin, _driver_check(drivers, requirements))
+    return Found(
+        "sqlite",
+        f"{evidence.origin}, no PostgreSQL driver among the dependencies; {SQLITE}",
+        f'database: {evidence.origin}: set database = "postgres" if it is PostgreSQL',
+    )
+
+
+def _driver_check(drivers: list[tuple[str, list[str]]], requirements: str) -> str:
+    """What to check of the PostgreSQL driver the worker installs ('' when it has one)."""
+    if requirements and any(where == requirements for where, _ in drivers):
+        return ""
+    target = requirements or "the worker's requirements"
+    if drivers:
+        where, names = drivers[0]
+        return (
+            f'database = "postgres": only {where} lists {names[0]}, which the worker will not '
+            f"install; add it to {target}"
+        )
+    return (
+        'database = "postgres": no PostgreSQL driver (psycopg, psycopg2) among the '
+        f"dependencies; the worker image and the tests need one: add psycopg[binary] to {target}"
+    )
+
+
+def find_broker(tree: SourceTree, modules: list[Path]) -> Found:
+    """The ``broker`` role: ``redis`` when the broker setting is a Redis URL, else the default.
+
+    Read from the settings chain then the Celery app's module: a literal URL (or
+    one an f-string starts with, or the default of an environment lookup), else a
+    name saying REDIS (``REDIS_URL``). Anything else keeps RabbitMQ, the default.
+    """
+    evidence = _last_evidence(tree, modules, _broker_evidence)
+    if evidence is not None and evidence.kind == "redis":
+        return Found("redis", evidence.origin)
+    if evidence is not None:
+        return Found("rabbitmq", f"{evidence.origin}; the default")
+    settings = [
+        f"{name} in {tree.relative(path)}"
+        for path in modules
+        for node in _nodes(tree, path)
+        for name, _ in _broker_settings(node)
+    ]
+    if settings:
+        return Found(
+            "rabbitmq",
+            f"{settings[0]} is no Redis URL that can be read; the default "
+            '(set broker = "redis" if the broker is Redis)',
+        )
+    return Found("rabbitmq", "no broker URL in the settings or the Celery module; the default")
+
+
+def _nodes(tree: SourceTree, path: Path) -> Iterator[ast.AST]:
+    module = tree.parse(path)
+    return ast.walk(module) if module else iter(())
+
+
+def _last_evidence(
+    tree: SourceTree, modules: list[Path], read: Callable[[ast.AST, str], Evidence | None]
+) -> Evidence | None:
+    """The last evidence of the first module that has any (derived settings first)."""
+    for path in modules:
+        where = tree.relative(path)
+        found = [evidence for node in _nodes(tree, path) if (evidence := read(node, where))]
+        if found:
+            return max(found, key=lambda evidence: evidence.line)
+    return None
+
+
+def _database_evidence(node: ast.AST, where: str) -> Evidence | None:
+    """What an assignment to ``DATABASES`` (or its default, or its ENGINE) says."""
+    if not isinstance(node, ast.Assign | ast.AnnAssign) or node.value is None:
+        return None
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    for target in targets:
+        path = _subscripts(target)
+        if path == ["DATABASES"] and isinstance(node.value, ast.Dict):
+            default = _item(node.value, "default")
+            return _default_evidence(default, node.lineno, where) if default else None
+        if path == ["DATABASES"] or path == ["DATABASES", "default"]:
+            return _default_evidence(node.value, node.lineno, where)
+        if path == ["DATABASES", "default", "ENGINE"]:
+            return _engine_evidence(node.value, node.lineno, where)
+    return None
+
+
+def _subscripts(target: ast.expr) -> list[str]:
+    """``["DATABASES", "default"]`` for ``DATABASES["default"]``; [] for anything else."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Subscript):
+        key = _constant(target.slice)
+        inner = _subscripts(target.value)
+        return [*inner, key] if inner and key else []
+    return []
+
+
+def _item(mapping: ast.Dict, key: str) -> ast.expr | None:
+    return next(
+        (v for k, v in zip(mapping.keys, mapping.values, strict=True) if _constant(k) == key),
+        None,
+    )
+
+
+def _default_evidence(value: ast.expr, line: int, where: str) -> Evidence | None:
+    """A default database: a literal dict's ENGINE, else a URL read at run time.
+
+    A dict without ENGINE says what a call it spreads says (``{**env.db(), ...}``).
+    """
+    if isinstance(value, ast.Dict):
+        engine = _item(value, "ENGINE")
+        calls = [
+            v
+            for k, v in zip(value.keys, value.values, strict=True)
+            if k is None and isinstance(v, ast.Call)
+        ]
+        if engine or not calls:
+            return _engine_evidence(engine, line, where) if engine else None
+        return _default_evidence(calls[-1], line, where)
+    if not isinstance(value, ast.Call):
+        return Evidence(line, "unknown", f"DATABASES in {where} is not a literal")
+    origin = f"DATABASES in {where} is read at run time ({ast.unparse(value.func)}(...))"
+    schemes = {text.partition("://")[0] for text in _texts(value) if "://" in text}
+    kinds = {_database_kind(scheme) for scheme in schemes}
+    if len(kinds) == 1:
+        return Evidence(line, kinds.pop(), f"{origin}, by default a {min(schemes)}:// URL")
+    return Evidence(line, "unknown", origin)
+
+
+def _texts(value: ast.expr) -> list[str]:
+    """The string literals in an expression (f-strings' literal parts included)."""
+    return [
+        node.value
+        for node in ast.walk(value)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
+
+
+def _engine_evidence(value: ast.expr, line: int, where: str) -> Evidence:
+    """An ENGINE: a literal, else the one literal engine it defaults to (``env(..., "x")``)."""
+    engine = _constant(value)
+    if engine:
+        return Evidence(line, _database_kind(engine), f'ENGINE "{engine}" in {where}')
+    engines = {text for text in _texts(value) if ".backends." in text}
+    if len(engines) == 1:
+        engine = engines.pop()
+        return Evidence(line, _database_kind(engine), f'ENGINE in {where} defaults to "{engine}"')
+    return Evidence(line, "unknown", f"ENGINE in {where} is not a literal")
+
+
+def _database_kind(engine: str) -> str:
+    """``postgres``, ``sqlite`` or ``other``, of an ENGINE or a URL's scheme."""
+    name = engine.lower()
+    if "postg" in name or "pgsql" in name:
+        return "postgres"
+    return "sqlite" if "sqlite" in name or "spatialite" in name else "other"
+
+
+def _broker_settings(node: ast.AST) -> Iterator[tuple[str, ast.expr]]:
+    """``(name, value)`` of the broker settings ``node`` sets, in any spelling."""
+    if isinstance(node, ast.Assign):
+        for target in node.targets:
+            name = target.id if isinstance(target, ast.Name) else None
+            name = target.attr if isinstance(target, ast.Attribute) else name
+            if name in BROKER_NAMES:
+                yield str(name), node.value
+    elif isinstance(node, ast.Call):
+        yield from ((str(k.arg), k.value) for k in node.keywords if k.arg in BROKER_NAMES)
+
+
+def _broker_evidence(node: ast.AST, where: str) -> Evidence | None:
+    """What a broker setting says: a Redis or an AMQP URL, else a name saying REDIS."""
+    for name, value in _broker_settings(node):
+        line = getattr(node, "lineno", 0)
+        texts = _texts(value)
+        kinds = {_broker_kind(text) for text in texts if "://" in text} - {"other"}
+        if len(kinds) == 1:
+            kind = kinds.pop()
+            url = "a Redis URL" if kind == "redis" else "an AMQP URL"
+            verb = "is" if _constant(value) else "holds"
+            return Evidence(line, kind, f"{name} in {where} {verb} {url}")
+        words = [text for text in texts if "://" not in text] + list(_names(value))
+        redis = next((word for word in words if "redis" in word.lower()), "")
+        if not kinds and redis:
+            return Evidence(line, "redis", f"{name} in {where} is read from {redis}")
+    return None
+
+
+def _broker_kind(url: str) -> str:
+    scheme = url.strip().partition("://")[0].lower()
+    if scheme in ("redis", "rediss"):
+        return "redis"
+    return "rabbitmq" if scheme in ("amqp", "amqps", "pyamqp", "librabbitmq") else "other"
+
+
+def _names(value: ast.expr) -> Iterator[str]:
+    for node in ast.walk(value):
+        if isinstance(node, ast.Name):
+            yield node.id
+        elif isinstance(node, ast.Attribute):
+            yield node.attr

@@ -8,6 +8,9 @@ from and what the user should check, then writes:
   created holding only that table): ``source``, ``app``, ``requirements``,
   ``constraints``, ``queues``, and ``settings`` only for settings written for the
   worker;
+- the roles of ``[tool.orchestrator]`` that differ from their defaults:
+  ``database = "postgres"`` for PostgreSQL settings, ``broker = "redis"`` for a
+  Redis broker URL (a role left at its default is reported, not written);
 - ``DJANGO_SETTINGS_MODULE``, ``pythonpath`` (when the source root is not the
   project's) and ``orchestrator_celery_app`` where the project keeps its pytest
   configuration, pyproject.toml if nowhere.
@@ -24,10 +27,11 @@ import difflib
 import json
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from orchestrator.errors import ConfigError
 from orchestrator.inference import Found, Inference, InitError, SourceTree, infer
 from orchestrator.project_files import (
     PytestConfig,
@@ -41,9 +45,12 @@ from orchestrator.project_files import (
     toml_table,
     write_text,
 )
+from orchestrator.roles import ROLE_KEYS, parse
+from orchestrator.services.base import redact
 
 __all__ = ["InitError", "run_init"]
 
+ROLES_TABLE = "tool.orchestrator"
 WORKER_TABLE = "tool.orchestrator.worker"
 SETTINGS_KEY = "DJANGO_SETTINGS_MODULE"
 CELERY_APP_KEY = "orchestrator_celery_app"
@@ -58,7 +65,8 @@ class Decision:
     """What init does with one key: ``Decision("worker.app", "config.celery:app", "set", ...)``.
 
     ``action`` is ``set`` or ``replaced`` (written), ``kept`` (the user's value),
-    ``invalid`` (the user's, invalid, nothing to replace it) or ``unset``.
+    ``invalid`` (the user's, invalid, nothing to replace it), ``unset`` or
+    ``default`` (a role left unwritten at its default).
     ``check`` is what the user should look at, if anything.
     """
 
@@ -92,11 +100,12 @@ def run_init(project: Path, dry_run: bool = False, out: TextIO | None = None) ->
     settings = str(given.get(SETTINGS_KEY) or settings_option(given))
     tree = SourceTree(root)
     found = infer(tree, settings, pytest_paths(given))
-    existing = _flatten(toml_table(root / "pyproject.toml", "tool.orchestrator"))
+    existing = _flatten(toml_table(root / "pyproject.toml", ROLES_TABLE))
+    roles = [_role_decision(key, existing.get(key), value) for key, value in found.roles.items()]
     worker = _worker_decisions(tree, found, existing)
     pytest = _pytest_decisions(tree, found, worker, given)
-    changes = _changes(root, pytest_config, worker, pytest)
-    _report(out, root, pytest_config, [worker, pytest], found.notes)
+    changes = _changes(root, pytest_config, roles, worker, pytest)
+    _report(out, root, pytest_config, [roles, worker, pytest], found.notes)
     _finish(out, root, changes, dry_run)
     return 0
 
@@ -143,6 +152,43 @@ def _agrees(existing: Any, inferred: Any) -> bool:
         module = inferred.partition(":")[0]
         return existing == inferred or f"{module}.".startswith(f"{existing}.")
     return bool(existing == inferred)
+
+
+def _role_decision(key: str, existing: Any, found: Found) -> Decision:
+    """A role: the default is reported, not written; a set value is kept if valid.
+
+    ``found.check`` is said when the found value is the one used.
+    """
+    inferred = found if found.value != ROLE_KEYS[key].default else None
+    if existing is None and inferred is None:
+        return Decision(key, found.value, "default", found.origin, found.check)
+    problem = _role_problem(key)
+    shown = redact(existing) if isinstance(existing, str) else existing  # a URL's password
+    if existing is not None and not problem(existing):
+        if parse(key, existing, ROLES_TABLE).service == found.value:
+            return Decision(key, shown, "kept", "already set", found.check)
+        if inferred is None:
+            return Decision(key, shown, "kept", "already set")
+    decision = decide(key, existing, inferred, problem)
+    assert decision is not None  # a role is never optional
+    if not decision.writes:
+        return replace(decision, value=shown)
+    return replace(decision, check=decision.check or found.check)
+
+
+def _role_problem(key: str) -> Check:
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            return "not a string"
+        try:
+            parse(key, value, ROLES_TABLE)
+        except ConfigError as error:
+            # "tool.orchestrator: database = 'x': expected ...": what follows the value.
+            message = str(error).removeprefix(f"{ROLES_TABLE}: ")
+            return message.removeprefix(f"{key} = {redact(value)!r}: ")
+        return ""
+
+    return check
 
 
 class Checks:
@@ -245,12 +291,19 @@ def _python_path(source: str, given: Mapping[str, Any]) -> Decision | None:
 
 
 def _changes(
-    root: Path, config: PytestConfig, worker: list[Decision], pytest: list[Decision]
+    root: Path,
+    config: PytestConfig,
+    roles: list[Decision],
+    worker: list[Decision],
+    pytest: list[Decision],
 ) -> dict[Path, tuple[str | None, str]]:
     """The files to write: ``{path: (text before or None, text after)}``."""
     pyproject = root / "pyproject.toml"
     before = {path: read_text(path) for path in (pyproject, config.path)}
     after = dict(before)
+    written = {d.key: d.value for d in roles if d.writes}
+    if written:
+        after[pyproject] = edit_toml(pyproject, after[pyproject], ROLES_TABLE, written)
     written = {d.key.removeprefix("worker."): d.value for d in worker if d.writes}
     if written:
         after[pyproject] = edit_toml(pyproject, after[pyproject], WORKER_TABLE, written)
@@ -275,7 +328,7 @@ def _report(
     notes: list[str],
 ) -> None:
     print(f"orchestrator init: {root}", file=out)
-    titles = [f"pyproject.toml [{WORKER_TABLE}]", config.label]
+    titles = [f"pyproject.toml [{ROLES_TABLE}]", f"pyproject.toml [{WORKER_TABLE}]", config.label]
     for title, decisions in zip(titles, groups, strict=True):
         print(title, file=out)
         for decision in decisions:

@@ -386,3 +386,242 @@ def test_a_virtualenv_inside_the_project_is_not_searched(
 
     assert pyproject(root)["tool"]["orchestrator"]["worker"]["app"] == "mysite.celery:app"
     assert "several Celery apps" not in capsys.readouterr().out
+
+
+POSTGRES_SETTINGS = (
+    "INSTALLED_APPS = ['django.contrib.auth', 'channels']\n"
+    "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'NAME': 'shop'}}\n"
+)
+
+
+def roles(root: Path) -> dict[str, Any]:
+    table = pyproject(root)["tool"]["orchestrator"]
+    return {key: value for key, value in table.items() if key != "worker"}
+
+
+@pytest.mark.parametrize(
+    "engine", ["django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis"]
+)
+def test_postgresql_settings_write_the_database_role(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str
+) -> None:
+    settings = POSTGRES_SETTINGS.replace("django.db.backends.postgresql", engine)
+    requirements = "django>=5.2\ncelery\npsycopg[binary]\n"
+    files = {**FLAT, "mysite/settings.py": settings, "requirements.txt": requirements}
+    root = make_project(tmp_path, files)
+
+    assert init(root) == 0
+
+    assert roles(root) == {"database": "postgres"}
+    out = capsys.readouterr().out
+    assert f'set      database = "postgres"  (ENGINE "{engine}" in mysite/settings.py)' in out
+    assert "check:" not in out
+
+
+def test_postgresql_without_a_driver_is_a_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_project(tmp_path, {**FLAT, "mysite/settings.py": POSTGRES_SETTINGS})
+
+    assert init(root) == 0
+
+    assert roles(root) == {"database": "postgres"}
+    assert (
+        'database = "postgres": no PostgreSQL driver (psycopg, psycopg2) among the dependencies; '
+        "the worker image and the tests need one: add psycopg[binary] to requirements.txt"
+    ) in capsys.readouterr().out
+
+
+def test_a_driver_only_a_dev_file_lists_is_a_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {**FLAT, "mysite/settings.py": POSTGRES_SETTINGS}
+    root = make_project(tmp_path, {**files, "requirements-dev.txt": "psycopg2-binary\n"})
+
+    init(root, "--dry-run")
+
+    assert "only requirements-dev.txt lists psycopg2-binary, which the worker will not install" in (
+        capsys.readouterr().out
+    )
+
+
+def test_sqlite_settings_write_nothing_and_say_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = POSTGRES_SETTINGS.replace("postgresql", "sqlite3")
+    root = make_project(tmp_path, {**FLAT, "mysite/settings.py": settings})
+
+    assert init(root) == 0
+
+    assert roles(root) == {}
+    out = capsys.readouterr().out
+    assert (
+        'default  database = "sqlite"  (ENGINE "django.db.backends.sqlite3" in mysite/settings.py; '
+        "the default: a SQLite file per test process, shared with the worker)"
+    ) in out
+    assert "check:" not in out
+
+
+def test_the_test_settings_win_over_those_they_extend(tmp_path: Path) -> None:
+    test_settings = (
+        "from mysite.settings import *\n"
+        "DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': ':memory:'}}\n"
+    )
+    files = {**FLAT, "mysite/settings.py": POSTGRES_SETTINGS}
+    root = make_project(tmp_path, {**files, "mysite/test_settings.py": test_settings})
+
+    assert init(root) == 0
+
+    assert roles(root) == {}
+
+
+def test_an_engine_stackyard_does_not_serve_is_a_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = POSTGRES_SETTINGS.replace("postgresql", "mysql")
+    root = make_project(tmp_path, {**FLAT, "mysite/settings.py": settings})
+
+    assert init(root) == 0
+
+    assert roles(root) == {}
+    out = capsys.readouterr().out
+    assert 'default  database = "sqlite"' in out
+    assert (
+        '  - database: ENGINE "django.db.backends.mysql" in mysite/settings.py: '
+        "stackyard's test database is SQLite or PostgreSQL; "
+        'the tests and the worker run on SQLite unless database = "postgres"\n'
+    ) in out
+
+
+@pytest.mark.parametrize(
+    ("requirements", "expected"),
+    [("django\npsycopg2-binary\n", {"database": "postgres"}), ("django\n", {})],
+)
+def test_a_database_url_is_postgresql_when_a_driver_is_a_dependency(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    requirements: str,
+    expected: dict[str, str],
+) -> None:
+    settings = """
+        import dj_database_url
+
+        DATABASES = {"default": dj_database_url.config(conn_max_age=600)}
+    """
+    files = {**FLAT, "mysite/settings.py": settings, "requirements.txt": requirements}
+    root = make_project(tmp_path, files)
+
+    assert init(root) == 0
+
+    assert roles(root) == expected
+    out = capsys.readouterr().out
+    url = "DATABASES in mysite/settings.py is read at run time (dj_database_url.config(...))"
+    if expected:
+        assert f"{url}; psycopg2-binary in requirements.txt: PostgreSQL)" in out
+    else:
+        assert f'  - database: {url}: set database = "postgres" if it is PostgreSQL\n' in out
+
+
+@pytest.mark.parametrize(
+    ("setting", "origin"),
+    [
+        ('CELERY_BROKER_URL = "redis://localhost:6379/0"', "is a Redis URL"),
+        ('CELERY_BROKER_URL = f"rediss://{HOST}:6380/0"', "holds a Redis URL"),
+        ('CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)', "is read from"),
+    ],
+)
+def test_a_redis_broker_url_writes_the_broker_role(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], setting: str, origin: str
+) -> None:
+    settings = f"{FLAT['mysite/settings.py']}{setting}\n"
+    root = make_project(tmp_path, {**FLAT, "mysite/settings.py": settings})
+
+    assert init(root) == 0
+
+    assert roles(root) == {"broker": "redis"}
+    assert f'set      broker = "redis"  (CELERY_BROKER_URL in mysite/settings.py {origin}' in (
+        capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "origin"),
+    [
+        ("", "no broker URL in the settings or the Celery module; the default"),
+        ('CELERY_BROKER_URL = "amqp://guest@localhost//"', "is an AMQP URL; the default"),
+        (
+            'CELERY_BROKER_URL = env("CELERY_BROKER_URL")',
+            'is no Redis URL that can be read; the default (set broker = "redis" if',
+        ),
+    ],
+)
+def test_the_default_broker_is_not_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], setting: str, origin: str
+) -> None:
+    # FLAT's requirements list celery[redis]: not enough to say that the broker is Redis.
+    settings = f"{FLAT['mysite/settings.py']}{setting}\n"
+    root = make_project(tmp_path, {**FLAT, "mysite/settings.py": settings})
+
+    assert init(root) == 0
+
+    assert roles(root) == {}
+    assert 'default  broker = "rabbitmq"  (' in (out := capsys.readouterr().out)
+    assert origin in out
+
+
+def test_second_run_with_roles_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = f'{POSTGRES_SETTINGS}CELERY_BROKER_URL = "redis://localhost:6379/0"\n'
+    root = make_project(tmp_path, {**FLAT, "mysite/settings.py": settings})
+    init(root)
+    written = snapshot(root)
+    assert roles(root) == {"broker": "redis", "database": "postgres"}
+    capsys.readouterr()
+
+    assert init(root) == 0
+
+    assert snapshot(root) == written
+    out = capsys.readouterr().out
+    assert 'kept     database = "postgres"  (already set)' in out
+    assert 'kept     broker = "redis"  (already set)' in out
+    assert "nothing to change" in out
+
+
+@pytest.mark.parametrize(
+    ("given", "shown", "check"),
+    [
+        ("sqlite", '"sqlite"  (already set; differs)', 'database: kept; inferred "postgres"'),
+        ("postgresql://app:secret@db:5432/shop", '"postgresql://app:***@db:5432/shop"', ""),
+    ],
+)
+def test_a_database_the_user_set_is_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], given: str, shown: str, check: str
+) -> None:
+    table = f'[tool.orchestrator]\ndatabase = "{given}"  # ours\n'
+    files = {**FLAT, "mysite/settings.py": POSTGRES_SETTINGS, "pyproject.toml": table}
+    root = make_project(tmp_path, files)
+
+    assert init(root) == 0
+
+    assert (root / "pyproject.toml").read_text().startswith(table)
+    assert roles(root) == {"database": given}
+    out = capsys.readouterr().out
+    assert f"kept     database = {shown}" in out
+    assert "secret" not in out
+    assert check in out
+
+
+def test_an_invalid_database_is_replaced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = '[tool.orchestrator]\ndatabase = "mysql"\n'
+    files = {**FLAT, "mysite/settings.py": POSTGRES_SETTINGS, "pyproject.toml": table}
+    root = make_project(tmp_path, files)
+
+    assert init(root) == 0
+
+    assert roles(root) == {"database": "postgres"}
+    assert "replaced database = \"postgres\"  (was \"mysql\": expected 'sqlite' or 'postgres'" in (
+        capsys.readouterr().out
+    )

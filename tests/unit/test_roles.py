@@ -78,3 +78,15 @@ def test_a_url_binds_a_server_that_runs_already_and_its_password_is_never_shown(
         _config(tmp_path, "", ORCHESTRATOR_BROKER="kafka://:hunter2@localhost/0")
     assert "hunter2" not in str(error.value)
     assert "***" in str(error.value)
+
+
+def test_postgres_without_a_driver_is_one_error_naming_the_package(monkeypatch):
+    import importlib.util
+
+    from fixtures.database import missing_postgres_driver
+
+    assert missing_postgres_driver() == ""  # psycopg is installed here
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
+    message = missing_postgres_driver()
+    assert "install psycopg[binary] (or psycopg2-binary)" in message
+    assert "\n" not in message
