@@ -7,10 +7,14 @@ servers on the host as ``host.docker.internal``.
 
 from __future__ import annotations
 
+import http.client
 import secrets
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from orchestrator.probes import WebDriverStatus
+from orchestrator.probes import ATTEMPT_TIMEOUT, Locate, NotReadyYet, WebDriverStatus
 from orchestrator.services.base import HOST_ALIAS, Service, Slice
 from orchestrator.spec import ServiceSpec
 
@@ -30,12 +34,36 @@ def browser_spec(
         image=image,
         env=env,
         ports=(PORT, VNC_PORT, NOVNC_PORT) if headed else (PORT,),
-        probe=WebDriverStatus(NAME, PORT),
+        probe=HeadedReady(NAME, PORT, NOVNC_PORT) if headed else WebDriverStatus(NAME, PORT),
         # Chromium uses /dev/shm for rendering; Docker's default 64 MB crashes tabs.
         options={"shm_size": "512m", "extra_hosts": {HOST_ALIAS: "host-gateway"}},
         startup_timeout=startup_timeout,
         hint="the image must serve W3C WebDriver on port 4444 (like selenium/standalone-chromium)",
     )
+
+
+@dataclass(frozen=True)
+class HeadedReady:
+    """A headed browser is ready when WebDriver is and noVNC serves its page (the VNC
+    server and noVNC's proxy start alongside Chromium, and may come up last)."""
+
+    service: str
+    port: int
+    novnc_port: int
+
+    def __str__(self) -> str:
+        return f"WebDriver /status and noVNC's page on {self.service}"
+
+    def attempt(self, locate: Locate) -> None:
+        WebDriverStatus(self.service, self.port).attempt(locate)
+        host, port = locate(self.service, self.novnc_port)
+        try:
+            with urllib.request.urlopen(
+                f"http://{host}:{port}/vnc.html", timeout=ATTEMPT_TIMEOUT
+            ) as page:
+                page.read(1)
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+            raise NotReadyYet(f"noVNC: {error}") from None
 
 
 def webdriver_url(host: str, port: int) -> str:
