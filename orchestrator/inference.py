@@ -26,7 +26,7 @@ from orchestrator.dependencies import (
     runtime_gaps,
 )
 from orchestrator.errors import OrchestratorError
-from orchestrator.queues import find_queues
+from orchestrator.queues import find_queues, settings_set
 
 # Directories that hold no project code, or too much of someone else's.
 SKIPPED_DIRS = frozenset(
@@ -671,14 +671,7 @@ def _database_kind(engine: str) -> str:
 
 def _broker_settings(node: ast.AST) -> Iterator[tuple[str, ast.expr]]:
     """``(name, value)`` of the broker settings ``node`` sets, in any spelling."""
-    if isinstance(node, ast.Assign):
-        for target in node.targets:
-            name = target.id if isinstance(target, ast.Name) else None
-            name = target.attr if isinstance(target, ast.Attribute) else name
-            if name in BROKER_NAMES:
-                yield str(name), node.value
-    elif isinstance(node, ast.Call):
-        yield from ((str(k.arg), k.value) for k in node.keywords if k.arg in BROKER_NAMES)
+    return settings_set(node, BROKER_NAMES)
 
 
 def _broker_evidence(node: ast.AST, where: str) -> Evidence | None:

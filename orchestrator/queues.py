@@ -10,7 +10,7 @@ settings (``CELERY_TASK_ROUTES``) and the Celery module (``app.conf.task_routes`
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,20 +56,24 @@ def find_queues(
 
 
 def _configured(node: ast.AST) -> Iterator[tuple[str, ast.expr]]:
-    """``(setting, value)`` pairs of queue settings set by ``node``, in any spelling.
+    """``(setting, value)`` pairs of queue settings set by ``node``, in any spelling."""
+    return settings_set(node, ROUTES_NAMES | DEFAULT_QUEUE_NAMES)
+
+
+def settings_set(node: ast.AST, names: Set[str]) -> Iterator[tuple[str, ast.expr]]:
+    """``(setting, value)`` pairs of the settings among ``names`` that ``node`` sets.
 
     ``CELERY_TASK_ROUTES = {...}``, ``app.conf.task_routes = {...}`` and
-    ``app.conf.update(task_routes={...})`` all count.
+    ``app.conf.update(task_routes={...})`` (or ``Celery(..., broker=...)``) all count.
     """
-    wanted = ROUTES_NAMES | DEFAULT_QUEUE_NAMES
     if isinstance(node, ast.Assign):
         for target in node.targets:
             name = target.id if isinstance(target, ast.Name) else None
             name = target.attr if isinstance(target, ast.Attribute) else name
-            if name in wanted:
+            if name in names:
                 yield str(name), node.value
     elif isinstance(node, ast.Call):
-        yield from ((str(k.arg), k.value) for k in node.keywords if k.arg in wanted)
+        yield from ((str(k.arg), k.value) for k in node.keywords if k.arg in names)
 
 
 def _route_queues(node: ast.expr, where: str, named: dict[str, str], notes: list[str]) -> None:
