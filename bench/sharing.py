@@ -28,8 +28,8 @@ from orchestrator.cleaning import SliceCleaner
 from orchestrator.config import find_project_root, load_config
 from orchestrator.engine import connect
 from orchestrator.kept import down
+from orchestrator.lifecycle import open_stack
 from orchestrator.owner import KEPT
-from orchestrator.shared import open_stack
 
 ROOT = find_project_root(Path(__file__).parent)
 APP_TESTS = [
@@ -154,7 +154,7 @@ def reset_latency(work: Path, count: int) -> list[float]:
     try:
         slice_ = attachment.ensure_slice("bench")
         endpoints = attachment.plan.endpoints(attachment.stack.locate, slice_)
-        cleaner = SliceCleaner(endpoints, list(config["worker.queues"]))
+        cleaner = SliceCleaner(attachment.plan.cleaners(endpoints, slice_))
         for _ in range(20):
             cleaner.reset()
         samples = []

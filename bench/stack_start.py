@@ -14,6 +14,7 @@ Run: ``make bench`` (or ``.venv/bin/python bench/stack_start.py [--rounds N]``).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -22,10 +23,10 @@ from pathlib import Path
 
 from celery import Celery
 
-from orchestrator.config import find_project_root, load_config
+from orchestrator.config import database_dir, find_project_root, load_config
 from orchestrator.engine import connect
 from orchestrator.images import ImageBuilder
-from orchestrator.plan import MAIN_SLICE, Credentials, StackPlan
+from orchestrator.plan import MAIN_SLICE, StackPlan, generate_credentials
 from orchestrator.spec import ServiceSpec
 from orchestrator.stack import Stack
 
@@ -59,12 +60,15 @@ def one_after_another(specs: list[ServiceSpec]) -> Callable[[Stack], None]:
     return start
 
 
-def round_trips(plan: StackPlan, client: object, database: Path, count: int) -> list[float]:
+def brokers(plan: StackPlan) -> list[ServiceSpec]:
+    """Redis and RabbitMQ, RabbitMQ making the slice's vhost as it boots."""
+    return [plan.service_spec("redis"), plan.service_spec("rabbitmq", [MAIN_SLICE])]
+
+
+def round_trips(plan: StackPlan, client: object, count: int) -> list[float]:
     stack = Stack(client, log=lambda message: None)  # type: ignore[arg-type]
     try:
-        stack.start(
-            [*plan.broker_specs(boot_vhosts=[MAIN_SLICE.vhost]), plan.worker_spec(database)]
-        )
+        stack.start([*brokers(plan), plan.worker_spec()])
         endpoints = plan.endpoints(stack.locate)
         app = Celery("bench", broker=endpoints.broker_url, backend=endpoints.result_backend)
         try:
@@ -89,25 +93,23 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=300)
     args = parser.parse_args()
 
-    config = load_config(find_project_root(Path(__file__).parent))
     client = connect()
-    images = {name: r.reference for name, r in ImageBuilder(client, config).ensure().items()}
-    plan = StackPlan(config, images, Credentials.generate())
     with tempfile.TemporaryDirectory(prefix="stackyard-bench-") as tmp:
-        database = Path(tmp) / "bench.sqlite3"
-        database.touch()
-        specs = [
-            *plan.broker_specs(boot_vhosts=[MAIN_SLICE.vhost]),
-            plan.browser_spec(),
-            plan.worker_spec(database),
-        ]
+        # The default roles: RabbitMQ the broker, Redis the rest, the worker on SQLite.
+        roles = {"ORCHESTRATOR_BROKER": "rabbitmq", "ORCHESTRATOR_DATABASE": "sqlite"}
+        environ = {**os.environ, **roles, "ORCHESTRATOR_STATE_DIR": tmp}
+        config = load_config(find_project_root(Path(__file__).parent), environ)
+        database_dir(config).mkdir(parents=True)
+        images = {name: r.reference for name, r in ImageBuilder(client, config).ensure().items()}
+        plan = StackPlan(config, images, generate_credentials())
+        specs = [*brokers(plan), plan.browser_spec(), plan.worker_spec()]
         rabbitmq = [spec for spec in specs if spec.name == "rabbitmq"]
         starts: dict[str, list[float]] = {"concurrent": [], "rabbitmq alone": [], "sequential": []}
         for _ in range(args.rounds):
             starts["concurrent"].append(timed(together(specs), client))
             starts["rabbitmq alone"].append(timed(together(rabbitmq), client))
             starts["sequential"].append(timed(one_after_another(specs), client))
-        samples = round_trips(plan, client, database, args.tasks)
+        samples = round_trips(plan, client, args.tasks)
 
     median = {name: statistics.median(values) for name, values in starts.items()}
     print(f"stack start, median of {args.rounds} rounds (all four services ready):")
