@@ -86,7 +86,10 @@ def parse(role: str, value: str, origin: str) -> Binding:
     scheme = urlsplit(value).scheme if "://" in value else ""
     service = by_scheme(scheme) if scheme else None
     if service is not None and role in service.roles:
-        service.parse(value)  # checks host and port
+        try:
+            service.parse(value)  # checks host and port
+        except ConfigError as error:
+            raise ConfigError(f"{origin}: {role} = {error}") from None
         return Binding(role, service.name, value)
     expected = " or ".join(repr(choice) for choice in [*spec.local, *choices])
     schemes = sorted({s for name in choices for s in SERVICES[name].schemes})

@@ -90,3 +90,12 @@ def test_postgres_without_a_driver_is_one_error_naming_the_package(monkeypatch):
     message = missing_postgres_driver()
     assert "install psycopg[binary] (or psycopg2-binary)" in message
     assert "\n" not in message
+
+
+def test_a_url_without_a_usable_port_names_the_role_and_hides_the_password(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        _config(tmp_path, "", ORCHESTRATOR_RESULTS="redis://:hunter2@localhost:port/0")
+
+    assert str(error.value) == (
+        "ORCHESTRATOR_RESULTS: results = redis://:***@localhost:port/0: the port is not a number"
+    )
