@@ -21,8 +21,9 @@ from orchestrator.config import Config, find_project_root, load_config
 from orchestrator.errors import OrchestratorError
 
 DESCRIPTION = (
-    "Start and inspect the containers (Redis, RabbitMQ, a Celery worker, a browser) "
-    "that the integration tests of a Django + Channels + Celery project run against."
+    "Start and inspect the containers (the servers of the project's roles: RabbitMQ or "
+    "Redis, Redis, PostgreSQL; a Celery worker, a browser) that the integration tests of a "
+    "Django + Channels + Celery project run against."
 )
 
 

@@ -500,6 +500,15 @@ def find_database(
     if evidence.kind == "postgres":
         return Found("postgres", evidence.origin, _driver_check(drivers, requirements))
     if evidence.kind == "sqlite":
+        # Test settings often put the fast layer on a SQLite file over a PostgreSQL base:
+        # the integration layer then runs on what the project runs on.
+        base = _last_evidence(tree, chain[1:], _database_evidence)
+        if base is not None and base.kind == "postgres":
+            origin = (
+                f"{base.origin}; the test settings' SQLite ({evidence.origin}) stays the fast "
+                "layer's"
+            )
+            return Found("postgres", origin, _driver_check(drivers, requirements))
         return Found("sqlite", f"{evidence.origin}; {SQLITE}")
     if evidence.kind == "other":
         return Found(

@@ -462,12 +462,35 @@ def test_sqlite_settings_write_nothing_and_say_so(
     assert "check:" not in out
 
 
-def test_the_test_settings_win_over_those_they_extend(tmp_path: Path) -> None:
+def test_sqlite_test_settings_over_a_postgresql_base_keep_the_fast_layer_on_sqlite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The fast layer's SQLite file over the project's PostgreSQL: the integration layer
+    runs on what the project runs on."""
+    test_settings = (
+        "from mysite.settings import *\n"
+        "DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': 'x.db'}}\n"
+    )
+    files = {**FLAT, "mysite/settings.py": POSTGRES_SETTINGS, "requirements.txt": "psycopg\n"}
+    root = make_project(tmp_path, {**files, "mysite/test_settings.py": test_settings})
+
+    assert init(root) == 0
+
+    assert roles(root) == {"database": "postgres"}
+    assert (
+        'database = "postgres"  (ENGINE "django.db.backends.postgresql" in mysite/settings.py; '
+        'the test settings\' SQLite (ENGINE "django.db.backends.sqlite3" in '
+        "mysite/test_settings.py) stays the fast layer's)"
+    ) in capsys.readouterr().out
+
+
+def test_sqlite_test_settings_over_sqlite_base_write_nothing(tmp_path: Path) -> None:
     test_settings = (
         "from mysite.settings import *\n"
         "DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': ':memory:'}}\n"
     )
-    files = {**FLAT, "mysite/settings.py": POSTGRES_SETTINGS}
+    base = POSTGRES_SETTINGS.replace("postgresql", "sqlite3")
+    files = {**FLAT, "mysite/settings.py": base}
     root = make_project(tmp_path, {**files, "mysite/test_settings.py": test_settings})
 
     assert init(root) == 0

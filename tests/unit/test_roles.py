@@ -83,7 +83,7 @@ def test_a_url_binds_a_server_that_runs_already_and_its_password_is_never_shown(
 def test_postgres_without_a_driver_is_one_error_naming_the_package(monkeypatch):
     import importlib.util
 
-    from fixtures.database import missing_postgres_driver
+    from fixtures.run import missing_postgres_driver
 
     assert missing_postgres_driver() == ""  # psycopg is installed here
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)

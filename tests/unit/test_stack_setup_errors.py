@@ -117,3 +117,51 @@ def test_the_queues_an_apps_routes_name():
     app.conf.task_routes = {"billing.tasks.render": {"queue": "pdf"}}
     assert routed_queues(app) == {"pdf"}
     app.close()
+
+
+def test_postgres_without_a_driver_fails_once_in_one_line_and_starts_nothing(pytester, monkeypatch):
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+    pytester.makepyprojecttoml(
+        """
+        [tool.orchestrator]
+        database = "postgres"
+        [tool.pytest.ini_options]
+        DJANGO_SETTINGS_MODULE = "settings"
+        pythonpath = ["."]
+        """
+    )
+    pytester.makepyfile(
+        settings="""
+        SECRET_KEY = "x"
+        DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}}
+        """
+    )
+    # As if psycopg were not installed; a start would fail on this engine-less run.
+    pytester.makeconftest(
+        """
+        from fixtures import database, run
+
+        def no_driver():
+            return "database = 'postgres' needs a PostgreSQL driver: install psycopg[binary]"
+
+        database.missing_postgres_driver = run.missing_postgres_driver = no_driver
+        run.RunContext._open = lambda self: (_ for _ in ()).throw(AssertionError("started"))
+        """
+    )
+    pytester.makepyfile(
+        test_x="""
+        import pytest
+        pytestmark = pytest.mark.integration
+        def test_a(transactional_db): pass
+        def test_b(transactional_db): pass
+        """
+    )
+
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist", timeout=60)
+
+    result.assert_outcomes(errors=2)
+    output = result.stdout.str()
+    assert output.count("install psycopg[binary]") == 2  # in full once, then its headline
+    assert "the same error as test_x.py::test_a" in output
+    assert "Traceback" not in output
+    assert "started" not in output
