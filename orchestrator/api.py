@@ -26,6 +26,7 @@ from orchestrator.django_settings import (
     django_settings,
 )
 from orchestrator.engine import THREAD_PREFIX, connect
+from orchestrator.faults import Faults
 from orchestrator.lifecycle import StartCancelled, StartGate
 from orchestrator.owner import owner_id
 from orchestrator.plan import Endpoints
@@ -37,6 +38,7 @@ __all__ = [
     "THREAD_PREFIX",
     "Attachment",
     "Endpoints",
+    "Faults",
     "StackSlice",
     "StartCancelled",
     "StartGate",
@@ -165,6 +167,11 @@ class StackSlice:
     def address(self, service: str) -> tuple[str, int]:
         """Where this process reaches a service of the stack (its main port)."""
         return self.locate(service, SERVICES[service].port)
+
+    def faults(self) -> Faults:
+        """Faults this slice's tests may cause: restart, kill, pause or cut off a server,
+        kill the slice's worker mid-task (see :mod:`orchestrator.faults`)."""
+        return Faults(self.attachment, self.slice)
 
     def webdriver_url(self) -> str:
         """The browser's WebDriver endpoint, the browser started on first use."""

@@ -56,6 +56,7 @@ from orchestrator.waiting import (
 )
 
 PUBLISH_ADDRESS = "127.0.0.1"
+PORT_ATTEMPTS = 3  # a port chosen free may be taken by another process before the start
 CONFLICT = 409
 STOP_WAIT = 30.0  # bound on waiting for start threads to notice a stop
 
@@ -226,6 +227,9 @@ class Stack:
     def container(self, service: str) -> Container:
         return self._containers[service]
 
+    def spec(self, service: str) -> ServiceSpec:
+        return self._specs[service]
+
     def exec_in(self, service: str) -> Callable[[list[str]], tuple[int, str]]:
         """A command run in a service's container: argv -> (exit code, output)."""
 
@@ -265,8 +269,17 @@ class Stack:
             raise Cancelled(spec.name)
         container: Container | None = None
         try:
-            container = self._create(spec)
-            container.start()
+            for attempt in range(PORT_ATTEMPTS):
+                container = self._create(spec)
+                try:
+                    container.start()
+                    break
+                except APIError as error:
+                    # Another process took a port chosen for this container: choose again.
+                    if attempt + 1 == PORT_ATTEMPTS or "allocated" not in str(error):
+                        raise
+                    self._remove(container)
+                    container = None
         except DockerException as error:
             if container is not None:  # created but not started: still ours to remove
                 self._remove(container)
@@ -279,6 +292,7 @@ class Stack:
                 reason=f"could not start: {error}",
                 hint=hint_text(spec.hint, "not started", ""),
             ) from None
+        assert container is not None  # started, or the loop raised
         with self._lock:
             self._containers[spec.name] = container
         for dependency in spec.depends_on:
@@ -310,9 +324,16 @@ class Stack:
         what it creates itself (:meth:`stop`, :func:`remove_stack`, the watchdog).
         """
         assert self.network is not None
-        # (address,) publishes on a free port of that address only, off other interfaces;
-        # docker-py takes it, though its type stubs know only (address, port).
-        ports = {f"{port}/tcp": (PUBLISH_ADDRESS,) for port in spec.ports}
+        # Published on 127.0.0.1 only, off other interfaces, at a port chosen here for the
+        # container's life: a restarted service comes back where its clients reconnect.
+        # A remote engine's free ports are not this machine's: it picks them there, with
+        # docker-py's (address,) form, which its type stubs do not know.
+        ports = {
+            f"{port}/tcp": (PUBLISH_ADDRESS, free_port())
+            if self.host == PUBLISH_ADDRESS
+            else (PUBLISH_ADDRESS,)
+            for port in spec.ports
+        }
         volumes = {
             mount.host_path: {"bind": mount.container_path, "mode": mount.mode}
             for mount in spec.mounts
@@ -335,6 +356,13 @@ class Stack:
     def _remove(container: Container) -> None:
         with contextlib.suppress(NotFound):
             container.remove(force=True, v=True)
+
+
+def free_port() -> int:
+    """A port free on the publish address now (the kernel's choice of an ephemeral one)."""
+    with socket.socket() as probe:
+        probe.bind((PUBLISH_ADDRESS, 0))
+        return int(probe.getsockname()[1])
 
 
 def save_stack_logs(client: docker.DockerClient, stack_id: str, directory: Path) -> list[Path]:

@@ -1,4 +1,4 @@
-"""Invoices, the emails sent for them, and summaries of batch sends."""
+"""Invoices, the emails sent for them, their payments, and summaries of batch sends."""
 
 from django.db import models
 
@@ -37,6 +37,14 @@ class EmailLog(models.Model):
     subject = models.CharField(max_length=200)
     attempts = models.PositiveSmallIntegerField()
     sent_at = models.DateTimeField(auto_now_add=True)
+
+
+class Payment(models.Model):
+    """An invoice's payment through the gateway: settled once, however often it is tried."""
+
+    invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, related_name="payment")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    settled_at = models.DateTimeField(null=True, blank=True)
 
 
 class BatchSummary(models.Model):

@@ -1,11 +1,20 @@
 """Celery tasks of the billing app.
 
-``send_invoice_email`` is the one that matters: it retries transient SMTP
-failures after a delay, is safe to run twice (a redelivered message does not
-send a second email), and announces the new status on the invoice's group.
+``send_invoice_email`` retries transient SMTP failures after a delay, is safe to
+run twice (a redelivered message does not send a second email), and announces the
+new status on the invoice's group.
+
+``settle_invoice`` charges an invoice through the payment gateway, a call that
+takes a while. A worker that dies during it must not lose the payment: the task is
+acknowledged only once it has run (``acks_late``), and given back to the broker if
+its worker is lost (``reject_on_worker_lost``), so another worker runs it again; it
+settles the payment once, however often it runs. ``settle_invoice_acked_early`` is
+the same work with Celery's defaults (the message is acknowledged as the worker
+takes it), kept to show what those defaults lose.
 """
 
 import smtplib
+import time
 from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
@@ -15,9 +24,10 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from billing.models import BatchSummary, EmailLog, Invoice, group_for_invoice
+from billing.models import BatchSummary, EmailLog, Invoice, Payment, group_for_invoice
 from billing.pdf import render_text_pdf
 
 
@@ -93,6 +103,29 @@ def send_invoice_email(self, invoice_id: int) -> int:  # type: ignore[no-untyped
         )
     announce_status(invoice)
     return invoice.id
+
+
+def settle(invoice_id: int) -> int:
+    """Charge the invoice through the gateway, once: each attempt is counted as it starts."""
+    payment, _ = Payment.objects.get_or_create(invoice_id=invoice_id)
+    Payment.objects.filter(pk=payment.pk).update(attempts=F("attempts") + 1)
+    time.sleep(settings.BILLING_GATEWAY_DELAY)  # the gateway's round trip
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        if payment.settled_at is None:
+            payment.settled_at = timezone.now()
+            payment.save(update_fields=["settled_at"])
+    return invoice_id
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def settle_invoice(invoice_id: int) -> int:
+    return settle(invoice_id)
+
+
+@shared_task
+def settle_invoice_acked_early(invoice_id: int) -> int:
+    return settle(invoice_id)
 
 
 @shared_task

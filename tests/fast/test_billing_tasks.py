@@ -160,3 +160,18 @@ def test_chord_emails_every_invoice_then_records_summary(celery_eager, make_invo
         invoice.customer_email for invoice in invoices
     )
     assert set(Invoice.objects.values_list("status", flat=True)) == {Invoice.Status.EMAILED}
+
+
+def test_a_payment_settles_once_however_often_it_runs(celery_eager, make_invoice):
+    from billing.models import Payment
+    from billing.tasks import settle_invoice
+
+    invoice = make_invoice()
+
+    settle_invoice.delay(invoice.id)
+    first = Payment.objects.get(invoice=invoice).settled_at
+    settle_invoice.delay(invoice.id)  # a redelivery, as after a worker was lost
+
+    payment = Payment.objects.get(invoice=invoice)
+    assert (payment.attempts, payment.settled_at) == (2, first)
+    assert first is not None

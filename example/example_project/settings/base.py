@@ -82,3 +82,5 @@ CELERY_RESULT_EXTENDED = True
 # How long the send task waits before trying a transient SMTP failure again.
 BILLING_EMAIL_RETRY_DELAY = 30
 BILLING_EMAIL_MAX_RETRIES = 3
+# Seconds the payment gateway takes to answer.
+BILLING_GATEWAY_DELAY = 2

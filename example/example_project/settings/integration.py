@@ -4,10 +4,13 @@ stackyard points the worker at the stack itself (broker, result backend, channel
 layer and the slice's test database, applied over these settings), so nothing
 here is about endpoints. What differs from the tests' own settings is the mail:
 a backend whose first delivery to a flaky domain fails, so that retries through
-the broker can be watched end to end, a second after each failure.
+the broker can be watched end to end, a second after each failure; and a payment
+gateway that takes two seconds, long enough to lose a worker in the middle.
 """
 
 from example_project.settings.fast import *  # noqa: F403
 
 EMAIL_BACKEND = "example_project.mail.TransientFailureBackend"
 BILLING_EMAIL_RETRY_DELAY = 1
+# The payment gateway answers after a while, as in production (the fast layer's is 0).
+BILLING_GATEWAY_DELAY = 2

@@ -1,0 +1,76 @@
+"""Faults eager mode cannot show: a worker killed mid-task, with and without acks_late.
+
+``settle_invoice`` is acknowledged late and rejected when its worker is lost: a worker
+SIGKILLed while the payment gateway answers leaves the message unacknowledged, the
+broker gives it to the fresh worker, and the payment is settled once. The same work
+with Celery's default acknowledgement is gone with the worker. Both run on the slice's
+own worker, so they touch no other process of the run.
+"""
+
+import time
+
+import pytest
+from billing.models import Invoice, Payment
+from billing.tasks import settle_invoice, settle_invoice_acked_early
+from celery.exceptions import TimeoutError as ResultTimeout
+
+# The gateway takes BILLING_GATEWAY_DELAY (2 s): the worker is killed within it.
+STARTED_WAIT = 20
+RESULT_TIMEOUT = 30
+# Long enough for a redelivered task to have run (start, 2 s gateway, result) twice over.
+LOST_WAIT = 8
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def on_rabbitmq(stack):
+    """Redelivery of an unacknowledged task at once is RabbitMQ's (a Redis broker gives
+    it back only after its visibility timeout, an hour by default)."""
+    if stack.role("broker") != "rabbitmq":
+        pytest.skip("a Redis broker redelivers after visibility_timeout (1 h by default)")
+
+
+def attempts_once_started(invoice: Invoice) -> int:
+    """Wait until the worker has started settling the invoice; its attempts so far."""
+    deadline = time.monotonic() + STARTED_WAIT
+    while time.monotonic() < deadline:
+        payment = Payment.objects.filter(invoice=invoice).first()
+        if payment is not None and payment.attempts:
+            return payment.attempts
+        time.sleep(0.05)
+    raise AssertionError(f"the worker did not start settling {invoice} in {STARTED_WAIT}s")
+
+
+def test_acks_late_payment_survives_a_worker_killed_mid_task_and_settles_once(
+    stack_celery_app, stack_worker, stack_faults, make_invoice, on_rabbitmq
+):
+    invoice = make_invoice()
+    result = settle_invoice.delay(invoice.id)
+    assert attempts_once_started(invoice) == 1
+
+    stack_faults.kill_worker()  # SIGKILL, in the gateway's call
+    assert Payment.objects.get(invoice=invoice).settled_at is None
+    node = stack_faults.start_worker()
+
+    assert result.get(timeout=RESULT_TIMEOUT) == invoice.id
+    assert result.worker == node  # the fresh worker container ran it
+    payment = Payment.objects.get(invoice=invoice)
+    assert payment.attempts == 2  # started on the killed worker, run again on the new one
+    assert payment.settled_at is not None
+
+
+def test_a_payment_acknowledged_early_is_lost_with_its_worker(
+    stack_celery_app, stack_worker, stack_faults, make_invoice, on_rabbitmq
+):
+    invoice = make_invoice()
+    result = settle_invoice_acked_early.delay(invoice.id)
+    assert attempts_once_started(invoice) == 1
+
+    stack_faults.kill_worker()
+    stack_faults.start_worker()
+
+    with pytest.raises(ResultTimeout):
+        result.get(timeout=LOST_WAIT)
+    payment = Payment.objects.get(invoice=invoice)
+    assert (payment.attempts, payment.settled_at) == (1, None)  # never run again: lost
