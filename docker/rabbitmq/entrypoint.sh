@@ -21,4 +21,14 @@ if [ -n "${STACKYARD_RABBITMQ_DEFINITIONS:-}" ]; then
     printf '%s\n' "$STACKYARD_RABBITMQ_DEFINITIONS" > "$definitions"
     chmod 0644 "$definitions"
 fi
+if [ "${1:-}" = rabbitmq-server ] && [ "$(id -u)" = 0 ]; then
+    # Debian's /usr/sbin/rabbitmq-server runs the server under `su`, a shell that stays
+    # PID 1 and ignores SIGTERM (a stop then waits for Docker's SIGKILL). The server's own
+    # script, run in its place as the rabbitmq user, stops the node on SIGTERM.
+    shift
+    cd /var/lib/rabbitmq
+    export HOME=/var/lib/rabbitmq
+    exec setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups \
+        /usr/lib/rabbitmq/bin/rabbitmq-server "$@"
+fi
 exec "$@"
