@@ -19,26 +19,37 @@ class QueuePurge:
     """Drops the messages waiting in the slice's queues on its broker."""
 
     def __init__(self, url: str, queues: Sequence[str]) -> None:
-        from kombu.connection import Connection
-
+        self.url = url
         self.queues = list(queues)
-        self._broker = Connection(url, connect_timeout=5)  # type: ignore[no-untyped-call]
+        self._broker = self._connect()
         self._channel: Any = None
 
+    def _connect(self) -> Any:
+        from kombu.connection import Connection
+
+        return Connection(self.url, connect_timeout=5)  # type: ignore[no-untyped-call]
+
     def reset(self) -> None:
-        for queue in self.queues:
-            self._purge(queue)
+        try:
+            for queue in self.queues:
+                self._purge(queue)
+        except self._broker.connection_errors:
+            # The broker restarted since (a test's fault): once more, on a new connection.
+            self._broker.release()
+            self._broker, self._channel = self._connect(), None
+            for queue in self.queues:
+                self._purge(queue)
 
     def _purge(self, queue: str) -> None:
         if self._channel is None:
-            self._channel = self._broker.channel()  # type: ignore[no-untyped-call]
+            self._channel = self._broker.channel()
         try:
             self._channel.queue_purge(queue)
         except self._broker.channel_errors:
             self._channel = None  # the queue does not exist yet; the broker closed the channel
 
     def close(self) -> None:
-        self._broker.release()  # type: ignore[no-untyped-call]
+        self._broker.release()
 
 
 class RedisKeys:
@@ -51,6 +62,14 @@ class RedisKeys:
         self._client = Redis.from_url(url, socket_timeout=5)
 
     def reset(self) -> None:
+        from redis.exceptions import ConnectionError as Disconnected
+
+        try:
+            self._delete()
+        except Disconnected:  # Redis restarted since; the client connects again
+            self._delete()
+
+    def _delete(self) -> None:
         for pattern in self.patterns:
             stale = list(self._client.scan_iter(match=pattern, count=1000))
             if stale:

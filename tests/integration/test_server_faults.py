@@ -1,0 +1,75 @@
+"""Faults on the run's shared servers, each in a session of its own (its own stack).
+
+A restart of RabbitMQ or Redis is felt by every process of a run, so these tests run
+an inner session (its own state directory, so its own stack) that causes them: the
+outer run's servers are never touched.
+"""
+
+from tests.integration.inner import run_inner, write_test
+
+SERVER_FAULTS = """
+import pytest
+from billing.models import Invoice
+from billing.tasks import send_invoice_email
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def new_invoice(number):
+    return Invoice.objects.create(number=number, amount="10.00", customer_email="a@b.example")
+
+
+def test_a_task_queued_before_a_broker_restart_runs_after_it(
+    stack, stack_celery_app, stack_worker, stack_faults
+):
+    port = stack.address("rabbitmq")
+    stack_faults.kill_worker()  # nothing consumes: the message waits in its durable queue
+    invoice = new_invoice("INV-1")
+    result = send_invoice_email.delay(invoice.id)
+
+    seconds = stack_faults.restart("broker")
+
+    assert stack.address("rabbitmq") == port  # clients reconnect where they were
+    assert seconds < 30
+    node = stack_faults.start_worker()
+    assert result.get(timeout=30) == invoice.id
+    assert result.worker == node
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.EMAILED
+
+
+def test_after_a_broker_restart_new_tasks_and_the_reset_work(stack, stack_celery_app):
+    stack.reset()  # the previous test's restart left its connections stale
+    invoice = new_invoice("INV-2")
+    assert send_invoice_email.delay(invoice.id).get(timeout=30) == invoice.id
+
+
+def test_results_come_back_after_redis_restarts(stack, stack_celery_app, stack_faults):
+    port = stack.address("redis")
+    stack_faults.restart("results")
+
+    assert stack.address("redis") == port
+    stack.reset()
+    invoice = new_invoice("INV-3")
+    assert send_invoice_email.delay(invoice.id).get(timeout=30) == invoice.id
+"""
+
+
+def test_servers_restarted_mid_session_keep_their_ports_and_their_queued_work(
+    pytestconfig, tmp_path
+):
+    test_file = write_test(tmp_path, SERVER_FAULTS)
+
+    completed = run_inner(
+        pytestconfig.rootpath,
+        test_file,
+        tmp_path / "state",
+        "-p",
+        "no:xdist",
+        "-p",
+        "no:randomly",
+        ORCHESTRATOR_BROKER="rabbitmq",
+    )
+
+    assert completed.returncode == 0, completed.stdout[-4000:]
+    assert "3 passed" in completed.stdout
