@@ -31,7 +31,7 @@ from orchestrator.lifecycle import StartCancelled, StartGate
 from orchestrator.owner import owner_id
 from orchestrator.plan import Endpoints
 from orchestrator.services import SERVICES, browser
-from orchestrator.services.base import HOST_ALIAS, Slice
+from orchestrator.services.base import HOST_ALIAS, Slice, redact
 
 __all__ = [
     "HOST_ALIAS",
@@ -39,6 +39,7 @@ __all__ = [
     "Attachment",
     "Endpoints",
     "Faults",
+    "MaskedURL",
     "StackSlice",
     "StartCancelled",
     "StartGate",
@@ -53,6 +54,16 @@ __all__ = [
     "save_run_logs",
     "sqlite_database",
 ]
+
+
+class MaskedURL(str):
+    """A URL that is itself everywhere but in its repr, which hides the password: pytest
+    prints a failing test's fixture values (in the terminal and the JUnit XML)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(redact(str(self)))
 
 
 def open_run_stack(
