@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from docker.errors import NotFound
+
 from orchestrator import lifecycle
 from orchestrator.attachment import Attachment
 from orchestrator.cleaning import SliceCleaner
@@ -32,6 +34,7 @@ from orchestrator.owner import owner_id
 from orchestrator.plan import Endpoints
 from orchestrator.services import SERVICES, browser
 from orchestrator.services.base import HOST_ALIAS, Slice, redact
+from orchestrator.waiting import describe_state
 
 __all__ = [
     "HOST_ALIAS",
@@ -157,12 +160,34 @@ class StackSlice:
         self._cleaner.close()
 
     def ensure_worker(self) -> str:
-        """The slice's worker container, started if needed; returns its Celery node name."""
+        """The slice's worker container, started if needed (a dead one is replaced);
+        returns its Celery node name."""
+        if self.worker_problem():
+            self.attachment.stack.drop(self.worker_name)
         return self.attachment.ensure_worker(self.slice)
 
     @property
     def worker_name(self) -> str:
         return self.slice.worker_name
+
+    def worker_problem(self) -> str:
+        """Why the slice's worker container cannot take work ('' when it runs): it exited
+        (with its code and when), or is gone."""
+        name = self.worker_name
+        if name not in self.attachment.stack.services():
+            return ""  # not started yet: the worker fixture starts it
+        container = self.attachment.stack.container(name)
+        try:
+            container.reload()
+        except NotFound:
+            return f"the worker container {name} is gone (removed by hand?)"
+        if container.status == "running":
+            return ""
+        finished = str(container.attrs.get("State", {}).get("FinishedAt", ""))[11:19]
+        return (
+            f"the worker container {name} {describe_state(container)} at {finished} UTC, "
+            "after an earlier test (its log is in artifacts/containers after a failed run)"
+        )
 
     def database(self) -> dict[str, Any]:
         """The ``DATABASES`` entry of the slice's test database, as this process reaches it."""

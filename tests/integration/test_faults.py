@@ -14,6 +14,8 @@ from billing.models import Invoice, Payment
 from billing.tasks import settle_invoice, settle_invoice_acked_early
 from celery.exceptions import TimeoutError as ResultTimeout
 
+from tests.integration.inner import run_inner, write_test
+
 # The gateway takes BILLING_GATEWAY_DELAY (2 s): the worker is killed within it.
 STARTED_WAIT = 20
 RESULT_TIMEOUT = 30
@@ -74,3 +76,50 @@ def test_a_payment_acknowledged_early_is_lost_with_its_worker(
         result.get(timeout=LOST_WAIT)
     payment = Payment.objects.get(invoice=invoice)
     assert (payment.attempts, payment.settled_at) == (1, None)  # never run again: lost
+
+
+WORKER_DIES = """
+import pytest
+from billing.models import Invoice
+from billing.tasks import send_invoice_email
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def test_1_the_worker_dies(stack, stack_worker):
+    stack.container(stack.worker_name).kill()  # a crash, not stackyard's fault fixture
+
+
+def test_2_the_next_test_is_told(stack_celery_app):
+    pass
+
+
+def test_3_the_one_after_has_a_worker(stack_celery_app, stack_worker):
+    invoice = Invoice.objects.create(number="INV-1", amount="1.00", customer_email="a@b.example")
+    assert send_invoice_email.delay(invoice.id).get(timeout=30) == invoice.id
+"""
+
+
+def test_a_dead_worker_fails_the_next_test_at_once_naming_it(pytestconfig, tmp_path):
+    from xml.etree import ElementTree
+
+    junit = tmp_path / "junit.xml"
+    test_file = write_test(tmp_path, WORKER_DIES)
+
+    completed = run_inner(
+        pytestconfig.rootpath,
+        test_file,
+        tmp_path / "state",
+        "-p",
+        "no:xdist",
+        "-p",
+        "no:randomly",
+        f"--junitxml={junit}",
+    )
+
+    assert completed.returncode == 1, completed.stdout[-3000:]
+    assert "2 passed" in completed.stdout
+    assert "1 error" in completed.stdout
+    assert "the worker container worker-main exited with code 137 at " in completed.stdout
+    cases = {case.get("name"): case for case in ElementTree.parse(junit).iter("testcase")}
+    assert float(cases["test_2_the_next_test_is_told"].get("time")) < 5
