@@ -43,6 +43,13 @@ from orchestrator.state import SliceState, StackState, StateDir
 from orchestrator.watchdog import Watchdog
 
 Log = Callable[[str], None]
+# In a run's state directory: why its stack could not start (the other processes of the
+# run report it instead of starting a stack of their own).
+START_FAILED = "start-failed"
+
+
+class StartFailed(OrchestratorError):
+    """The run's stack failed to start in another of its processes."""
 
 
 def kept_dir(config: Config) -> StateDir:
@@ -92,11 +99,20 @@ def open_stack(
             return attachment
     run = StateDir(run_dir, create=False)
     with run.locked():
+        failed = run.path / START_FAILED
+        if failed.exists():  # another process of the run tried: never a second stack
+            raise StartFailed(failed.read_text())
         state = run.load()
         if state is not None:
             attachment = attach_state(client, config, run, state, "attached", log)
         else:
-            attachment = _start(client, config, run, owner, log, slices, gate, watched=True)
+            try:
+                attachment = _start(client, config, run, owner, log, slices, gate, watched=True)
+            except StartCancelled:
+                raise
+            except OrchestratorError as error:
+                failed.write_text(str(error))
+                raise
     attachment.seconds = time.monotonic() - began
     return attachment
 

@@ -2,9 +2,11 @@
 one that ends while its stack is still starting; registry mode explains a missing image."""
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -14,6 +16,8 @@ from orchestrator.errors import ImageError
 from orchestrator.images import ImageBuilder, stack_services
 from tests.integration.inner import (
     collected_once_the_stack_starts,
+    inner_command,
+    inner_environment,
     labelled,
     run_inner,
     write_test,
@@ -122,3 +126,51 @@ def test_registry_mode_names_the_missing_image_and_the_fix(tmp_path):
     assert "image_mode = 'build'" in message
     assert "\n" not in message
     client.close()
+
+
+TWO_CLASSES_NEED_THE_STACK = """
+import pytest
+
+@pytest.mark.integration
+class TestOne:
+    def test_one(self, stack):
+        pass
+
+@pytest.mark.integration
+class TestTwo:
+    def test_two(self, stack):
+        pass
+"""
+
+
+def test_a_start_that_fails_is_not_tried_again_by_the_other_processes(
+    pytestconfig, tmp_path, docker_client
+):
+    """Too short a start-up bound for RabbitMQ: the run's one start fails, and its xdist
+    workers report that failure instead of each starting a stack of its own."""
+    test_file = write_test(tmp_path, TWO_CLASSES_NEED_THE_STACK)
+    since = int(time.time()) - 1
+    command = inner_command(pytestconfig.rootpath, test_file, "-n", "2", "--dist", "loadscope")
+    environment = inner_environment(
+        tmp_path / "state", ORCHESTRATOR_STARTUP_TIMEOUT="1", ORCHESTRATOR_BROKER="rabbitmq"
+    )
+    with subprocess.Popen(
+        command, cwd=pytestconfig.rootpath, env=environment, stdout=subprocess.PIPE, text=True
+    ) as run:
+        output, _ = run.communicate(timeout=RUN_TIMEOUT)
+
+    assert run.returncode == 1, output[-3000:]
+    assert "service 'rabbitmq' not ready within 1s" in output
+    events = docker_client.events(
+        since=since,
+        until=int(time.time()) + 1,
+        filters={"type": "container", "event": "create"},
+        decode=True,
+    )
+    owner = f"{socket.gethostname()}:{run.pid}:"  # the run's main process owns its stack
+    stacks = {
+        event["Actor"]["Attributes"]["io.stackyard.stack"]
+        for event in events
+        if event["Actor"]["Attributes"].get("io.stackyard.owner", "").startswith(owner)
+    }
+    assert len(stacks) == 1, stacks  # one stack for the run, however many processes
