@@ -26,6 +26,9 @@ LABEL_SERVICE = f"{LABEL_PREFIX}.service"
 LABEL_OWNER = f"{LABEL_PREFIX}.owner"
 LABEL_INPUTS = f"{LABEL_PREFIX}.inputs"
 LABEL_KEPT = f"{LABEL_PREFIX}.kept"
+# The state directory that records a stack: `down` and `prune` find a kept stack by it,
+# even one whose start was killed before its state file was written.
+LABEL_STATE = f"{LABEL_PREFIX}.state"
 
 ENGINE_HINT = (
     "start a Docker engine (Docker Desktop, Colima, or `dockerd`; on Debian/Ubuntu as root: "

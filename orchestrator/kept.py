@@ -13,21 +13,47 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import docker
 from docker.errors import NotFound
 
 from orchestrator.attachment import Attachment
 from orchestrator.config import Config
-from orchestrator.engine import LABEL_KEPT, LABEL_MANAGED, LABEL_OWNER, LABEL_STACK, THREAD_PREFIX
+from orchestrator.engine import (
+    LABEL_KEPT,
+    LABEL_MANAGED,
+    LABEL_OWNER,
+    LABEL_STACK,
+    LABEL_STATE,
+    THREAD_PREFIX,
+)
 from orchestrator.errors import OrchestratorError
 from orchestrator.lifecycle import attach_state, kept_dir, open_stack
 from orchestrator.owner import KEPT, owner_alive
 from orchestrator.services import SERVICES, browser
 from orchestrator.services.base import Slice
 from orchestrator.stack import remove_stack
+from orchestrator.state import StateDir
 
 Log = Callable[[str], None]
+LOCK_CHECK = 0.2  # seconds prune waits for a state directory's lock before leaving it be
+
+
+def orphaned(stack_id: str, state_path: str) -> bool:
+    """Whether a kept stack is recorded by no state directory: the one it names has no
+    state file for it and is not being written (its lock is free)."""
+    if not state_path:
+        return False  # made before stacks named their state directory: left alone
+    state_dir = StateDir(Path(state_path), create=False)
+    if not state_dir.path.is_dir():
+        return True
+    try:
+        with state_dir.locked(timeout=LOCK_CHECK):
+            state = state_dir.load()
+    except OrchestratorError:
+        return False  # being started (or stopped) right now
+    return state is None or state.stack_id != stack_id
 
 
 def slice_names(workers: int) -> list[str]:
@@ -77,15 +103,31 @@ def attach_kept(client: docker.DockerClient, config: Config) -> Attachment:
 
 
 def down(client: docker.DockerClient, config: Config) -> int:
-    """Remove the kept stack; return how many containers and networks went."""
+    """Remove the kept stack, and any other this state directory labelled (a start that
+    was killed before it recorded its stack); return how many containers and networks went."""
     state_dir = kept_dir(config)
     with state_dir.locked():
         state = state_dir.load()
-        if state is None:
-            return 0
-        removed = remove_stack(client, state.stack_id)
+        stacks = set(labelled_stacks(client, str(state_dir.path)))
+        if state is not None:
+            stacks.add(state.stack_id)
+        removed = sum(remove_stack(client, stack_id) for stack_id in sorted(stacks))
         state_dir.remove()
     return removed
+
+
+def labelled_stacks(client: docker.DockerClient, state_path: str) -> list[str]:
+    """The stacks whose containers or networks name ``state_path`` as their state directory."""
+    label: dict[str, str | list[str] | bool] = {"label": f"{LABEL_STATE}={state_path}"}
+    found = {
+        (c.attrs.get("Labels") or {}).get(LABEL_STACK, "")
+        for c in client.containers.list(all=True, filters=label, sparse=True)
+    }
+    found |= {
+        (n.attrs.get("Labels") or {}).get(LABEL_STACK, "")
+        for n in client.networks.list(filters=label)
+    }
+    return sorted(found - {""})
 
 
 @dataclass(frozen=True)
@@ -160,9 +202,12 @@ class Leftover:
 
 
 def prune(client: docker.DockerClient, dry_run: bool = False) -> list[Leftover]:
-    """Remove stacks whose owner process is gone; kept stacks and foreign containers stay."""
+    """Remove stacks whose owner process is gone, and kept stacks their state directory no
+    longer records (a start killed before it wrote the state file); a kept stack that is
+    recorded, or being started, stays, and so do containers stackyard did not create."""
     managed: dict[str, str | list[str] | bool] = {"label": f"{LABEL_MANAGED}=true"}
     owners: dict[str, tuple[str, bool]] = {}
+    states: dict[str, str] = {}
     counts: dict[str, list[int]] = {}
     # Sparse: no inspection of each container, which fails for one removed meanwhile.
     for container in client.containers.list(all=True, filters=managed, sparse=True):
@@ -170,6 +215,7 @@ def prune(client: docker.DockerClient, dry_run: bool = False) -> list[Leftover]:
         stack_id = labels.get(LABEL_STACK)
         if stack_id:
             owners[stack_id] = (labels.get(LABEL_OWNER, ""), labels.get(LABEL_KEPT) == "true")
+            states[stack_id] = labels.get(LABEL_STATE, "")
             counts.setdefault(stack_id, [0, 0])[0] += 1
     for network in client.networks.list(filters=managed):
         labels = network.attrs.get("Labels") or {}
@@ -181,7 +227,10 @@ def prune(client: docker.DockerClient, dry_run: bool = False) -> list[Leftover]:
             counts.setdefault(stack_id, [0, 0])[1] += 1
     gone = []
     for stack_id, (owner, kept) in sorted(owners.items()):
-        if kept or owner == KEPT or not owner or owner_alive(owner):
+        if kept or owner == KEPT:
+            if not orphaned(stack_id, states.get(stack_id, "")):
+                continue
+        elif not owner or owner_alive(owner):
             continue
         if not dry_run:
             remove_stack(client, stack_id)

@@ -151,7 +151,14 @@ def attach_state(
     plan = StackPlan(config, state.images, state_credentials(state.credentials))
     specs = all_specs(plan, state)
     stack = Stack.attach(
-        client, state.stack_id, state.owner, state.containers, specs, state.kept, log
+        client,
+        state.stack_id,
+        state.owner,
+        state.containers,
+        specs,
+        state.kept,
+        log,
+        str(state_dir.path),
     )
     for name, recorded in state.slices.items():
         worker_name = Slice(name, recorded.number).worker_name
@@ -178,7 +185,7 @@ def _start(
         gate.launch()
     images = {name: report.reference for name, report in reports.items()}
     plan = StackPlan(config, images, generate_credentials())
-    stack = Stack(client, owner=owner, log=log, kept=owner == KEPT)
+    stack = Stack(client, owner=owner, log=log, kept=owner == KEPT, state_dir=str(state_dir.path))
     slices = [Slice(name, number) for number, name in enumerate(slice_names, start=1)]
     if plan.bindings["database"].service == "sqlite":
         database_dir(config).mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -41,6 +41,7 @@ from orchestrator.engine import (
     LABEL_OWNER,
     LABEL_SERVICE,
     LABEL_STACK,
+    LABEL_STATE,
     THREAD_PREFIX,
     published_host,
 )
@@ -75,6 +76,7 @@ class Stack:
         owner: str | None = None,
         log: Callable[[str], None] = print,
         kept: bool = False,
+        state_dir: str = "",
     ) -> None:
         self.client = client
         self.id = stack_id or secrets.token_hex(4)
@@ -87,6 +89,7 @@ class Stack:
             LABEL_STACK: self.id,
             LABEL_OWNER: self.owner,
             LABEL_KEPT: "true" if kept else "false",
+            **({LABEL_STATE: state_dir} if state_dir else {}),
         }
         self.network: DockerNetwork | None = None
         self.timings: dict[str, float] = {}
@@ -114,9 +117,10 @@ class Stack:
         specs: dict[str, ServiceSpec],
         kept: bool = False,
         log: Callable[[str], None] = print,
+        state_dir: str = "",
     ) -> Stack:
         """Rebuild a running stack from its recorded container ids (raises NotFound if gone)."""
-        stack = cls(client, stack_id, owner, log, kept)
+        stack = cls(client, stack_id, owner, log, kept, state_dir)
         stack.network = client.networks.get(stack.network_name)
         for name, container_id in containers.items():
             stack.adopt(name, client.containers.get(container_id), specs[name])

@@ -5,19 +5,22 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 
 from docker.errors import NotFound
 
-from orchestrator.engine import LABEL_KEPT, LABEL_MANAGED, LABEL_OWNER, LABEL_STACK
+from orchestrator.engine import LABEL_KEPT, LABEL_MANAGED, LABEL_OWNER, LABEL_STACK, LABEL_STATE
 from orchestrator.kept import prune
 from orchestrator.owner import owner_id
+from orchestrator.state import StackState, StateDir
 from tests.integration.inner import (
     collected_once_the_stack_starts,
     inner_command,
     inner_environment,
     labelled,
+    orchestrator,
     write_test,
 )
 
@@ -93,7 +96,7 @@ def test_a_run_killed_while_its_stack_starts_leaves_nothing_after_ten_seconds(
     assert_reaped_in_time(docker_client, stack_id)
 
 
-def test_prune_removes_only_stacks_whose_owner_is_gone(docker_client):
+def test_prune_removes_only_stacks_whose_owner_is_gone(docker_client, tmp_path):
     image = docker_client.images.get(_redis_image(docker_client)).tags[0]
     gone_pid = _dead_pid()
     host = owner_id().split(":")[0]
@@ -107,17 +110,29 @@ def test_prune_removes_only_stacks_whose_owner_is_gone(docker_client):
     managed = {LABEL_MANAGED: "true", LABEL_KEPT: "false"}
     run = uuid.uuid4().hex[:8]
     container({**managed, LABEL_STACK: f"orphan-{run}", LABEL_OWNER: f"{host}:{gone_pid}:1"})
-    container({**managed, LABEL_STACK: f"kept-{run}", LABEL_KEPT: "true", LABEL_OWNER: "kept"})
     container({**managed, LABEL_STACK: f"alive-{run}", LABEL_OWNER: owner_id()})
     container({"someone.else": "true"})
+    kept = {**managed, LABEL_KEPT: "true", LABEL_OWNER: "kept"}
+    container({**kept, LABEL_STACK: f"kept-{run}"})  # from before stacks named their state
+    # A kept stack its state directory records, and one being started (its lock is held).
+    recorded, starting = StateDir(tmp_path / "recorded"), StateDir(tmp_path / "starting")
+    recorded.save(StackState(f"recorded-{run}", "kept", True, "", {}, {}))
+    container({**kept, LABEL_STACK: f"recorded-{run}", LABEL_STATE: str(recorded.path)})
+    container({**kept, LABEL_STACK: f"starting-{run}", LABEL_STATE: str(starting.path)})
+    # A kept start killed before it wrote its state file: nothing records it.
+    container({**kept, LABEL_STACK: f"killed-{run}", LABEL_STATE: str(tmp_path / "killed")})
     try:
-        gone = prune(docker_client)
+        with starting.locked():
+            gone = prune(docker_client)
 
-        assert f"orphan-{run}" in [leftover.stack_id for leftover in gone]
-        assert not {f"kept-{run}", f"alive-{run}"} & {leftover.stack_id for leftover in gone}
+        removed = {leftover.stack_id for leftover in gone}
+        assert {f"orphan-{run}", f"killed-{run}"} <= removed
+        staying = {f"alive-{run}", f"kept-{run}", f"recorded-{run}", f"starting-{run}"}
+        assert not staying & removed
         remaining = {c.id for c in docker_client.containers.list(all=True, sparse=True)}
         assert made[0].id not in remaining
-        assert {c.id for c in made[1:]} <= remaining
+        assert made[-1].id not in remaining
+        assert {c.id for c in made[1:-1]} <= remaining
     finally:
         for made_container in made:
             with contextlib.suppress(NotFound):
@@ -136,3 +151,30 @@ def _dead_pid() -> int:
     process = subprocess.Popen(["true"])
     process.wait(timeout=10)
     return process.pid
+
+
+def test_up_killed_while_its_stack_starts_leaves_nothing_down_cannot_remove(
+    pytestconfig, tmp_path, docker_client
+):
+    state = tmp_path / "state"
+    command = [sys.executable, "-m", "orchestrator", "--project", str(pytestconfig.rootpath)]
+    label = {"label": f"{LABEL_STATE}={state}"}
+    with subprocess.Popen(
+        [*command, "up", "--workers", "0"],
+        env=inner_environment(state),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as up:
+        deadline = time.monotonic() + 60
+        while not docker_client.containers.list(all=True, filters=label, sparse=True):
+            assert time.monotonic() < deadline, "up started no container in 60 s"
+            time.sleep(0.05)
+        up.send_signal(signal.SIGKILL)  # before its stack is recorded
+    assert not (state / "stack.json").exists()
+    time.sleep(1)  # a container requested as it died may appear a moment later
+
+    down = orchestrator(pytestconfig.rootpath, state, "down")
+
+    assert down.returncode == 0, down.stderr
+    assert not docker_client.containers.list(all=True, filters=label, sparse=True)
+    assert not docker_client.networks.list(filters=label)
