@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from docker.errors import NotFound
 
@@ -28,6 +28,7 @@ from orchestrator.django_settings import (
     django_settings,
 )
 from orchestrator.engine import THREAD_PREFIX, connect
+from orchestrator.errors import OrchestratorError
 from orchestrator.faults import Faults
 from orchestrator.lifecycle import StartCancelled, StartGate
 from orchestrator.owner import owner_id
@@ -48,6 +49,7 @@ __all__ = [
     "StartGate",
     "celery_app_settings",
     "celery_environment",
+    "claim_slice",
     "database_settings",
     "django_settings",
     "finish_run",
@@ -103,6 +105,25 @@ def sqlite_database(config: Config, slice_name: str) -> Path:
     from orchestrator.config import database_dir
 
     return database_dir(config) / f"{slice_name}.sqlite3"
+
+
+def claim_slice(config: Config, slice_name: str) -> IO[str]:
+    """Hold the slice's test database for this process, until it exits (the lock of an
+    open file); raise one line when another run in this checkout holds it."""
+    from orchestrator.config import database_dir
+    from orchestrator.state import try_lock
+
+    directory = database_dir(config)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handle = open(directory / f"{slice_name}.lock", "a")  # noqa: SIM115 (held until exit)
+    if not try_lock(handle):
+        handle.close()
+        raise OrchestratorError(
+            f"another test run in this checkout is using slice {slice_name!r} (its test "
+            f"database {directory / slice_name}.*): wait for it to end, or give this run a "
+            "state directory of its own (ORCHESTRATOR_STATE_DIR=...)"
+        )
+    return handle
 
 
 class StackSlice:

@@ -143,6 +143,11 @@ class StateDir:
         self.file.unlink(missing_ok=True)
 
 
+def try_lock(handle: IO[str]) -> bool:
+    """Take the exclusive lock on ``handle``'s file now, or return False when it is held."""
+    return _try_lock(handle)
+
+
 def _try_lock(handle: IO[str]) -> bool:
     """Take the exclusive lock on ``handle``'s file without waiting; False when it is held."""
     try:

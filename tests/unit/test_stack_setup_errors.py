@@ -165,3 +165,53 @@ def test_postgres_without_a_driver_fails_once_in_one_line_and_starts_nothing(pyt
     assert "the same error as test_x.py::test_a" in output
     assert "Traceback" not in output
     assert "started" not in output
+
+
+def test_a_second_run_in_one_checkout_stops_in_one_line_while_the_first_holds_its_slice(
+    pytester, monkeypatch
+):
+    from orchestrator.state import try_lock
+
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+    pytester.makepyprojecttoml(
+        """
+        [tool.orchestrator]
+        [tool.pytest.ini_options]
+        DJANGO_SETTINGS_MODULE = "settings"
+        pythonpath = ["."]
+        """
+    )
+    pytester.makepyfile(
+        settings="""
+        SECRET_KEY = "x"
+        DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}}
+        """
+    )
+    pytester.makeconftest(
+        """
+        import threading
+        from fixtures import run
+
+        never = threading.Event()
+        run.RunContext._open = lambda self: never.wait(30)  # no engine here
+        """
+    )
+    pytester.makepyfile(
+        test_x="""
+        import pytest
+        pytestmark = pytest.mark.integration
+        def test_a(transactional_db): pass
+        """
+    )
+    held = pytester.path / ".stackyard" / "db" / "main.lock"
+    held.parent.mkdir(parents=True)
+    with open(held, "a") as first_run:
+        assert try_lock(first_run)  # the first run of this checkout, still going
+
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist")
+
+    result.assert_outcomes(errors=1)
+    output = result.stdout.str()
+    assert "another test run in this checkout is using slice 'main'" in output
+    assert "ORCHESTRATOR_STATE_DIR" in output
+    assert "Traceback" not in output
