@@ -40,7 +40,7 @@ from orchestrator.services.base import Slice
 from orchestrator.spec import ServiceSpec
 from orchestrator.stack import Stack, remove_stack, save_stack_logs
 from orchestrator.state import SliceState, StackState, StateDir
-from orchestrator.watchdog import Watchdog
+from orchestrator.watchdog import Watchdog, is_watchdog
 
 Log = Callable[[str], None]
 # In a run's state directory: why its stack could not start (the other processes of the
@@ -268,7 +268,7 @@ def finish_run(client: docker.DockerClient, run_dir: Path) -> bool:
         state = run.load()
         if state is None:
             return False
-        if state.watchdog_pid:
+        if state.watchdog_pid and is_watchdog(state.watchdog_pid, state.stack_id):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(state.watchdog_pid, signal.SIGTERM)
         remove_stack(client, state.stack_id)

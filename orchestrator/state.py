@@ -25,6 +25,8 @@ import errno
 import importlib
 import json
 import os
+import stat
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,6 +109,7 @@ class StateDir:
             self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         elif not self.path.is_dir():
             raise OrchestratorError(f"{self.path} is gone: the run that made it has ended")
+        check_private(self.path)
         with open(self.path / LOCK_FILE, "a") as handle:
             deadline = time.monotonic() + timeout
             while not _try_lock(handle):
@@ -133,14 +136,32 @@ class StateDir:
     def save(self, state: StackState) -> None:
         if self.create:
             self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = self.file.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(state.to_json(), handle, indent=1)
-        os.replace(temporary, self.file)
+        # A new file of a random name (O_EXCL, mode 0600): nothing another user made in
+        # advance (a link to a file of theirs) is followed; then renamed over the old one.
+        descriptor, temporary = tempfile.mkstemp(prefix=".stack-", suffix=".tmp", dir=self.path)
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                json.dump(state.to_json(), handle, indent=1)
+            os.replace(temporary, self.file)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
     def remove(self) -> None:
         self.file.unlink(missing_ok=True)
+
+
+def check_private(directory: Path) -> None:
+    """Refuse a state directory other users may write to: it holds the stack's passwords,
+    and whoever can replace its files can point the next run elsewhere."""
+    if os.name != "posix":
+        return  # Windows: permissions are ACLs, not these mode bits
+    mode = directory.stat().st_mode
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise OrchestratorError(
+            f"state_dir {directory} is writable by other users (mode {stat.filemode(mode)}): "
+            "it holds the stack's credentials; `chmod go-w` it, or set state_dir elsewhere"
+        )
 
 
 def try_lock(handle: IO[str]) -> bool:

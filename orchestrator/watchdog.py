@@ -118,6 +118,25 @@ class Watchdog:
             os.kill(self.pid(), signal.SIGTERM)
 
 
+def is_watchdog(pid: int, stack_id: str) -> bool:
+    """Whether process ``pid`` is the watchdog of ``stack_id`` (a recorded pid may have
+    been reused by another process since): its command line names both."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        try:  # no /proc (macOS, the BSDs)
+            command = subprocess.run(
+                ["ps", "-o", "command=", "-p", str(pid)],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            ).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+    return "orchestrator.watchdog" in command and stack_id in command
+
+
 def main(argv: list[str]) -> int:
     owner, stack_id, directory = argv
     child = os.fork()

@@ -211,3 +211,48 @@ def test_the_watchdog_removes_a_stack_whose_owner_died_before_it_was_recorded(
     assert outcome == "owner host:1:1 died: removed 4 containers and networks"
     assert sweeps == ["s1", "s1"]
     assert not run_dir.exists()
+
+
+def test_a_state_directory_others_may_write_to_is_refused_in_one_line(tmp_path):
+    from orchestrator.errors import OrchestratorError
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+
+    with pytest.raises(OrchestratorError) as error, StateDir(shared).locked():
+        pass
+
+    assert "writable by other users (mode drwxrwxrwx)" in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_the_state_file_is_private_and_written_through_a_new_file(tmp_path):
+    state_dir = StateDir(tmp_path / "state")
+    with state_dir.locked():
+        state_dir.save(StackState("abc", "kept", True, "", {}, {}))
+        state_dir.save(StackState("def", "kept", True, "", {}, {}))
+
+    assert state_dir.load().stack_id == "def"
+    assert state_dir.file.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in state_dir.path.iterdir()) == ["stack.json", "stack.lock"]
+
+
+def test_only_the_stacks_own_watchdog_is_signalled(tmp_path):
+    import subprocess
+    import sys
+
+    from orchestrator.watchdog import is_watchdog
+
+    sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
+    with subprocess.Popen([*sleeper, "-m", "orchestrator.watchdog", "owner", "abc123"]) as fake:
+        try:
+            assert is_watchdog(fake.pid, "abc123")
+            assert not is_watchdog(fake.pid, "other")
+        finally:
+            fake.kill()
+    with subprocess.Popen(sleeper) as stranger:  # a reused pid: another program
+        try:
+            assert not is_watchdog(stranger.pid, "abc123")
+        finally:
+            stranger.kill()
