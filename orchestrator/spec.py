@@ -30,7 +30,8 @@ class ServiceSpec:
     container ports, each published on 127.0.0.1 at a free port. Services in
     ``depends_on`` must be ready before this one is probed; its container starts
     at once, so its own boot overlaps theirs. ``options`` are extra keyword
-    arguments of docker's container create (``shm_size``, ``user``...).
+    arguments of docker's container create (``shm_size``, ``user``...). ``memory``
+    and ``pids`` bound the container's memory and processes (threads included).
     """
 
     name: str
@@ -44,3 +45,6 @@ class ServiceSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     startup_timeout: float = 60.0
     hint: Hint = ""
+    # Bounds on what one container may take of the machine (a runaway test, a leak).
+    memory: str = "1g"
+    pids: int = 1024

@@ -353,6 +353,8 @@ class Stack:
             network=self.network_name,
             networking_config={self.network_name: endpoint},
             labels={**self.labels, LABEL_SERVICE: spec.name},
+            mem_limit=spec.memory,
+            pids_limit=spec.pids,
             **spec.options,
         )
 

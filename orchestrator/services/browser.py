@@ -39,6 +39,9 @@ def browser_spec(
         options={"shm_size": "512m", "extra_hosts": {HOST_ALIAS: "host-gateway"}},
         startup_timeout=startup_timeout,
         hint="the image must serve W3C WebDriver on port 4444 (like selenium/standalone-chromium)",
+        # Chromium: a process per tab and renderer, a thread pool each.
+        memory="2g",
+        pids=4096,
     )
 
 

@@ -97,6 +97,7 @@ def worker_spec(
         probe=CeleryPing(name, settings.node_name, broker_url),
         startup_timeout=startup_timeout,
         hint=partial(diagnose, settings, expected_broker),
+        memory="2g",  # the project's own code, imported whole
     )
 
 

@@ -119,6 +119,9 @@ def test_ports_are_published_on_loopback_only_and_credentials_are_required(clien
         bindings = [binding for published in ports.values() for binding in published or []]
         assert bindings, service
         assert {binding["HostIp"] for binding in bindings} == {"127.0.0.1"}, service
+        limits = stack.container(service).attrs["HostConfig"]
+        assert limits["Memory"] == 2**30, service  # bounded: a leak cannot take the machine
+        assert limits["PidsLimit"] == 1024, service
 
     with socket.create_connection(stack.locate(redis.NAME, redis.PORT), timeout=2) as conn:
         conn.sendall(b"PING\r\n")
