@@ -27,7 +27,7 @@ from orchestrator.django_settings import (
     database_settings,
     django_settings,
 )
-from orchestrator.engine import THREAD_PREFIX, connect
+from orchestrator.engine import THREAD_PREFIX, connect, host_gateway
 from orchestrator.errors import OrchestratorError
 from orchestrator.faults import Faults
 from orchestrator.lifecycle import StartCancelled, StartGate
@@ -53,6 +53,7 @@ __all__ = [
     "database_settings",
     "django_settings",
     "finish_run",
+    "live_server_address",
     "open_run_stack",
     "owner_id",
     "run_has_stack",
@@ -98,6 +99,12 @@ def save_run_logs(run_dir: Path, directory: Path) -> list[Path]:
     if not lifecycle.run_has_stack(run_dir):
         return []
     return lifecycle.save_run_logs(connect(), run_dir, directory)
+
+
+def live_server_address() -> str:
+    """Where a live server for the browser container should listen: only the address the
+    containers reach this machine at, when that is this machine's; else every interface."""
+    return host_gateway(connect()) or "0.0.0.0"
 
 
 def sqlite_database(config: Config, slice_name: str) -> Path:

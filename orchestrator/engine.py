@@ -9,6 +9,7 @@ testcontainers' reaper and removes them itself (see :mod:`orchestrator.stack`).
 from __future__ import annotations
 
 import os
+import socket
 from urllib.parse import urlsplit
 
 import docker
@@ -44,6 +45,22 @@ def connect(timeout: float = 120) -> docker.DockerClient:
     except DockerException as error:
         raise EngineUnavailable(f"no Docker engine answers ({error}); {ENGINE_HINT}") from None
     return client
+
+
+def host_gateway(client: docker.DockerClient) -> str:
+    """The address at which the engine's containers reach this machine
+    (``host.docker.internal``, the default bridge's gateway), when it is an address of
+    this machine; '' otherwise (a remote engine, Docker Desktop's virtual machine)."""
+    if published_host() != "127.0.0.1":
+        return ""
+    try:
+        config = client.networks.get("bridge").attrs["IPAM"]["Config"]
+        gateway = str(config[0]["Gateway"])
+        with socket.socket() as probe:
+            probe.bind((gateway, 0))  # fails unless the address is this machine's
+    except (DockerException, KeyError, IndexError, OSError):
+        return ""
+    return gateway
 
 
 def published_host() -> str:

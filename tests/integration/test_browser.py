@@ -79,3 +79,20 @@ def test_failure_artifacts_hold_screenshot_page_console_and_service_logs(
     ready = {"rabbitmq": "Starting broker", "redis": "Ready to accept connections"}[broker]
     assert ready in written[f"{broker}.log"].read_text()
     assert {"redis.log", "browser.log"} <= set(written)
+
+
+def test_the_live_server_listens_only_where_the_containers_reach_this_machine(
+    channels_live_server,
+):
+    import socket
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    local = urlsplit(channels_live_server.local_url)
+    assert local.hostname != "127.0.0.1"  # the bridge's gateway, on this local engine
+
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", local.port), timeout=5).close()
+    login = f"{channels_live_server.local_url}/accounts/login/"
+    with urllib.request.urlopen(login, timeout=10) as page:
+        assert page.status == 200

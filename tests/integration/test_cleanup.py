@@ -146,8 +146,9 @@ class TestTwo:
 def test_a_start_that_fails_is_not_tried_again_by_the_other_processes(
     pytestconfig, tmp_path, docker_client
 ):
-    """Too short a start-up bound for RabbitMQ: the run's one start fails, and its xdist
-    workers report that failure instead of each starting a stack of its own."""
+    """Too short a start-up bound (RabbitMQ needs several seconds): the run's one start
+    fails, and its xdist workers report that failure instead of starting stacks of their
+    own."""
     test_file = write_test(tmp_path, TWO_CLASSES_NEED_THE_STACK)
     since = int(time.time()) - 1
     command = inner_command(pytestconfig.rootpath, test_file, "-n", "2", "--dist", "loadscope")
@@ -160,7 +161,7 @@ def test_a_start_that_fails_is_not_tried_again_by_the_other_processes(
         output, _ = run.communicate(timeout=RUN_TIMEOUT)
 
     assert run.returncode == 1, output[-3000:]
-    assert "service 'rabbitmq' not ready within 1s" in output
+    assert "not ready within 1s" in output  # RabbitMQ's, or another's under load
     events = docker_client.events(
         since=since,
         until=int(time.time()) + 1,
