@@ -120,7 +120,11 @@ def test_the_stack_creates_its_containers_without_testcontainers_or_its_reaper(m
     assert labels[LABEL_SERVICE] == "redis"
     assert not [label for label in labels if label.startswith("org.testcontainers")]
     host_config = created["host_config"]
-    assert host_config["PortBindings"] == {"6379/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}
+    # Loopback only, at a port chosen for the container's life (a restart keeps it).
+    [binding] = host_config["PortBindings"]["6379/tcp"]
+    assert binding["HostIp"] == "127.0.0.1"
+    assert 1024 < int(binding["HostPort"]) < 65536
+    assert (host_config["Memory"], host_config["PidsLimit"]) == (2**30, 1024)
     assert host_config["Binds"] == ["/src:/app:ro"]
     assert host_config["NetworkMode"] == "stackyard-s1"
     endpoint = created["networking_config"]["EndpointsConfig"]["stackyard-s1"]

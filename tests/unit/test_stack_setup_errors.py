@@ -161,8 +161,10 @@ def test_postgres_without_a_driver_fails_once_in_one_line_and_starts_nothing(pyt
 
     result.assert_outcomes(errors=2)
     output = result.stdout.str()
-    assert output.count("install psycopg[binary]") == 2  # in full once, then its headline
-    assert "the same error as test_x.py::test_a" in output
+    # The reports (before the summary, whose lines pytest shortens unless CI is set).
+    reports = output.partition("short test summary info")[0]
+    assert reports.count("install psycopg[binary]") == 2  # in full once, then its headline
+    assert "the same error as test_x.py::test_a" in reports
     assert "Traceback" not in output
     assert "started" not in output
 
