@@ -4,6 +4,7 @@ RabbitMQ's boot definitions, calling off a start, the watchdog's reading of the 
 import base64
 import hashlib
 import json
+import time
 
 import pytest
 
@@ -247,7 +248,10 @@ def test_only_the_stacks_own_watchdog_is_signalled(tmp_path):
     sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
     with subprocess.Popen([*sleeper, "-m", "orchestrator.watchdog", "owner", "abc123"]) as fake:
         try:
-            assert is_watchdog(fake.pid, "abc123")
+            deadline = time.monotonic() + 10  # until the child has exec'd its command
+            while not is_watchdog(fake.pid, "abc123"):
+                assert time.monotonic() < deadline, "the watchdog was never recognised"
+                time.sleep(0.02)
             assert not is_watchdog(fake.pid, "other")
         finally:
             fake.kill()
