@@ -27,10 +27,9 @@ def test_a_task_queued_before_a_broker_restart_runs_after_it(
     invoice = new_invoice("INV-1")
     result = send_invoice_email.delay(invoice.id)
 
-    seconds = stack_faults.restart("broker")
+    stack_faults.restart("broker")  # returns once RabbitMQ accepts a login again
 
     assert stack.address("rabbitmq") == port  # clients reconnect where they were
-    assert seconds < 30
     node = stack_faults.start_worker()
     assert result.get(timeout=30) == invoice.id
     assert result.worker == node
