@@ -34,7 +34,7 @@ from orchestrator.lifecycle import StartCancelled, StartGate
 from orchestrator.owner import owner_id
 from orchestrator.plan import Endpoints
 from orchestrator.services import SERVICES, browser
-from orchestrator.services.base import HOST_ALIAS, Slice, redact
+from orchestrator.services.base import HOST_ALIAS, MaskedURL, Slice, redact
 from orchestrator.waiting import describe_state
 
 __all__ = [
@@ -56,20 +56,11 @@ __all__ = [
     "live_server_address",
     "open_run_stack",
     "owner_id",
+    "redact",
     "run_has_stack",
     "save_run_logs",
     "sqlite_database",
 ]
-
-
-class MaskedURL(str):
-    """A URL that is itself everywhere but in its repr, which hides the password: pytest
-    prints a failing test's fixture values (in the terminal and the JUnit XML)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return repr(redact(str(self)))
 
 
 def open_run_stack(
@@ -154,6 +145,11 @@ class StackSlice:
     @property
     def stack_id(self) -> str:
         return self.attachment.stack.id
+
+    @property
+    def kept(self) -> bool:
+        """Whether the stack outlives the run (started by this run or another)."""
+        return self.attachment.kept
 
     @property
     def mode(self) -> str:

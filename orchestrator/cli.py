@@ -203,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     env.set_defaults(handler=stack_env)
     commands.add_parser("down", help="remove the kept stack").set_defaults(handler=stack_down)
     prune = commands.add_parser(
-        "prune", help="remove stacks left by runs that died (kept stacks are never touched)"
+        "prune",
+        help="remove stacks left by runs that died, and kept stacks no state directory records",
     )
     prune.add_argument("--dry-run", action="store_true", help="only say what would go")
     prune.set_defaults(handler=stack_prune)

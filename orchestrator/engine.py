@@ -30,6 +30,8 @@ LABEL_KEPT = f"{LABEL_PREFIX}.kept"
 # The state directory that records a stack: `down` and `prune` find a kept stack by it,
 # even one whose start was killed before its state file was written.
 LABEL_STATE = f"{LABEL_PREFIX}.state"
+# The machine that made a stack: a state directory's path means something only there.
+LABEL_HOST = f"{LABEL_PREFIX}.host"
 
 ENGINE_HINT = (
     "start a Docker engine (Docker Desktop, Colima, or `dockerd`; on Debian/Ubuntu as root: "

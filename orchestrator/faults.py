@@ -58,9 +58,12 @@ class Faults:
                     "stackyard causes faults only on the containers it runs"
                 )
             target = binding.service
-        if target not in self.attachment.stack.services():
-            known = ", ".join(sorted(self.attachment.stack.services()))
-            raise OrchestratorError(f"the stack has no service {target!r}; it has: {known}")
+        servers = [s for s in self.attachment.stack.services() if not s.startswith("worker-")]
+        if target not in servers:
+            raise OrchestratorError(
+                f"no server {target!r} on the stack (servers: {', '.join(sorted(servers))}); "
+                "the slice's own worker is kill_worker()/start_worker()"
+            )
         return target
 
     def restart(self, target: str) -> float:

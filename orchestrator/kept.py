@@ -8,6 +8,7 @@ owner process is gone, never a kept stack, never a container it did not create.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from docker.errors import NotFound
 from orchestrator.attachment import Attachment
 from orchestrator.config import Config
 from orchestrator.engine import (
+    LABEL_HOST,
     LABEL_KEPT,
     LABEL_MANAGED,
     LABEL_OWNER,
@@ -40,19 +42,21 @@ Log = Callable[[str], None]
 LOCK_CHECK = 0.2  # seconds prune waits for a state directory's lock before leaving it be
 
 
-def orphaned(stack_id: str, state_path: str) -> bool:
-    """Whether a kept stack is recorded by no state directory: the one it names has no
-    state file for it and is not being written (its lock is free)."""
-    if not state_path:
-        return False  # made before stacks named their state directory: left alone
+def orphaned(stack_id: str, state_path: str, host: str) -> bool:
+    """Whether a kept stack made on this machine is recorded by no state directory: the
+    one it names has no state file for it and is not being written (its lock is free).
+    A stack of another machine sharing the engine, or one whose directory this user
+    cannot read, is never judged an orphan."""
+    if not state_path or host != socket.gethostname():
+        return False  # made elsewhere, or before stacks named their state directory
     state_dir = StateDir(Path(state_path), create=False)
-    if not state_dir.path.is_dir():
-        return True
     try:
+        if not state_dir.path.is_dir():
+            return True
         with state_dir.locked(timeout=LOCK_CHECK):
             state = state_dir.load()
-    except OrchestratorError:
-        return False  # being started (or stopped) right now
+    except (OrchestratorError, OSError):
+        return False  # being started or stopped right now, or not this user's to read
     return state is None or state.stack_id != stack_id
 
 
@@ -117,8 +121,11 @@ def down(client: docker.DockerClient, config: Config) -> int:
 
 
 def labelled_stacks(client: docker.DockerClient, state_path: str) -> list[str]:
-    """The stacks whose containers or networks name ``state_path`` as their state directory."""
-    label: dict[str, str | list[str] | bool] = {"label": f"{LABEL_STATE}={state_path}"}
+    """The stacks made on this machine whose containers or networks name ``state_path``
+    as their state directory."""
+    label: dict[str, str | list[str] | bool] = {
+        "label": [f"{LABEL_STATE}={state_path}", f"{LABEL_HOST}={socket.gethostname()}"]
+    }
     found = {
         (c.attrs.get("Labels") or {}).get(LABEL_STACK, "")
         for c in client.containers.list(all=True, filters=label, sparse=True)
@@ -208,6 +215,7 @@ def prune(client: docker.DockerClient, dry_run: bool = False) -> list[Leftover]:
     managed: dict[str, str | list[str] | bool] = {"label": f"{LABEL_MANAGED}=true"}
     owners: dict[str, tuple[str, bool]] = {}
     states: dict[str, str] = {}
+    hosts: dict[str, str] = {}
     counts: dict[str, list[int]] = {}
     # Sparse: no inspection of each container, which fails for one removed meanwhile.
     for container in client.containers.list(all=True, filters=managed, sparse=True):
@@ -216,6 +224,7 @@ def prune(client: docker.DockerClient, dry_run: bool = False) -> list[Leftover]:
         if stack_id:
             owners[stack_id] = (labels.get(LABEL_OWNER, ""), labels.get(LABEL_KEPT) == "true")
             states[stack_id] = labels.get(LABEL_STATE, "")
+            hosts[stack_id] = labels.get(LABEL_HOST, "")
             counts.setdefault(stack_id, [0, 0])[0] += 1
     for network in client.networks.list(filters=managed):
         labels = network.attrs.get("Labels") or {}
@@ -224,11 +233,13 @@ def prune(client: docker.DockerClient, dry_run: bool = False) -> list[Leftover]:
             owners.setdefault(
                 stack_id, (labels.get(LABEL_OWNER, ""), labels.get(LABEL_KEPT) == "true")
             )
+            states.setdefault(stack_id, labels.get(LABEL_STATE, ""))
+            hosts.setdefault(stack_id, labels.get(LABEL_HOST, ""))
             counts.setdefault(stack_id, [0, 0])[1] += 1
     gone = []
     for stack_id, (owner, kept) in sorted(owners.items()):
         if kept or owner == KEPT:
-            if not orphaned(stack_id, states.get(stack_id, "")):
+            if not orphaned(stack_id, states.get(stack_id, ""), hosts.get(stack_id, "")):
                 continue
         elif not owner or owner_alive(owner):
             continue

@@ -110,8 +110,8 @@ def open_stack(
                 attachment = _start(client, config, run, owner, log, slices, gate, watched=True)
             except StartCancelled:
                 raise
-            except OrchestratorError as error:
-                failed.write_text(str(error))
+            except Exception as error:  # the engine's, or docker-py's, or a timeout
+                failed.write_text(str(error) or type(error).__name__)
                 raise
     attachment.seconds = time.monotonic() - began
     return attachment

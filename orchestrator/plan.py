@@ -20,7 +20,7 @@ from orchestrator.images import shipped_recipes
 from orchestrator.probes import Locate
 from orchestrator.roles import Binding, bindings
 from orchestrator.services import SERVICES, worker
-from orchestrator.services.base import HOST_ALIAS, Cleaner, Exec, Server, Slice
+from orchestrator.services.base import HOST_ALIAS, Cleaner, Exec, MaskedURL, Server, Slice
 from orchestrator.spec import ServiceSpec
 
 MAIN_SLICE = Slice("main", 1)
@@ -150,7 +150,7 @@ class StackPlan:
         return self._endpoints(None, slice_)
 
     def _endpoints(self, locate: Locate | None, slice_: Slice) -> Endpoints:
-        urls = {role: self._url(role, locate, slice_) for role in self.bindings}
+        urls = {role: MaskedURL(self._url(role, locate, slice_)) for role in self.bindings}
         details = {
             role: SERVICES[b.service].details(role, slice_)
             for role, b in self.bindings.items()

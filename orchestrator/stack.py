@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import socket
 import threading
@@ -36,6 +37,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network as DockerNetwork
 
 from orchestrator.engine import (
+    LABEL_HOST,
     LABEL_KEPT,
     LABEL_MANAGED,
     LABEL_OWNER,
@@ -58,6 +60,8 @@ from orchestrator.waiting import (
 
 PUBLISH_ADDRESS = "127.0.0.1"
 PORT_ATTEMPTS = 3  # a port chosen free may be taken by another process before the start
+# What the engine says then: its own allocator, the kernel, Docker Desktop.
+PORT_TAKEN = re.compile(r"allocated|address already in use|ports are not available", re.I)
 CONFLICT = 409
 STOP_WAIT = 30.0  # bound on waiting for start threads to notice a stop
 
@@ -89,7 +93,7 @@ class Stack:
             LABEL_STACK: self.id,
             LABEL_OWNER: self.owner,
             LABEL_KEPT: "true" if kept else "false",
-            **({LABEL_STATE: state_dir} if state_dir else {}),
+            **({LABEL_STATE: state_dir, LABEL_HOST: socket.gethostname()} if state_dir else {}),
         }
         self.network: DockerNetwork | None = None
         self.timings: dict[str, float] = {}
@@ -280,7 +284,7 @@ class Stack:
                     break
                 except APIError as error:
                     # Another process took a port chosen for this container: choose again.
-                    if attempt + 1 == PORT_ATTEMPTS or "allocated" not in str(error):
+                    if attempt + 1 == PORT_ATTEMPTS or not PORT_TAKEN.search(str(error)):
                         raise
                     self._remove(container)
                     container = None

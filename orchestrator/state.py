@@ -156,7 +156,13 @@ def check_private(directory: Path) -> None:
     and whoever can replace its files can point the next run elsewhere."""
     if os.name != "posix":
         return  # Windows: permissions are ACLs, not these mode bits
-    mode = directory.stat().st_mode
+    status = directory.stat()
+    if status.st_uid != os.geteuid():
+        raise OrchestratorError(
+            f"state_dir {directory} belongs to another user (uid {status.st_uid}): it holds "
+            "a stack's credentials; set state_dir to a directory of your own"
+        )
+    mode = status.st_mode
     if mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise OrchestratorError(
             f"state_dir {directory} is writable by other users (mode {stat.filemode(mode)}): "

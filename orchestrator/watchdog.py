@@ -122,7 +122,9 @@ def is_watchdog(pid: int, stack_id: str) -> bool:
     """Whether process ``pid`` is the watchdog of ``stack_id`` (a recorded pid may have
     been reused by another process since): its command line names both."""
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        command = (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
     except OSError:
         try:  # no /proc (macOS, the BSDs)
             command = subprocess.run(

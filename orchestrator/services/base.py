@@ -162,6 +162,16 @@ class Service:
         return {}
 
 
+class MaskedURL(str):
+    """A URL that is itself everywhere but in its repr, which hides the password: pytest
+    prints a failing test's fixture values and compared strings (terminal, JUnit XML)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(redact(str(self)))
+
+
 def redact(url: str) -> str:
     """``url`` without its password, for messages."""
     parts = urlsplit(url)

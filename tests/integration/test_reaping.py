@@ -4,6 +4,7 @@ one whose stack is still starting), and `orchestrator prune`."""
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,7 +12,14 @@ import uuid
 
 from docker.errors import NotFound
 
-from orchestrator.engine import LABEL_KEPT, LABEL_MANAGED, LABEL_OWNER, LABEL_STACK, LABEL_STATE
+from orchestrator.engine import (
+    LABEL_HOST,
+    LABEL_KEPT,
+    LABEL_MANAGED,
+    LABEL_OWNER,
+    LABEL_STACK,
+    LABEL_STATE,
+)
 from orchestrator.kept import prune
 from orchestrator.owner import owner_id
 from orchestrator.state import StackState, StateDir
@@ -114,6 +122,10 @@ def test_prune_removes_only_stacks_whose_owner_is_gone(docker_client, tmp_path):
     container({"someone.else": "true"})
     kept = {**managed, LABEL_KEPT: "true", LABEL_OWNER: "kept"}
     container({**kept, LABEL_STACK: f"kept-{run}"})  # from before stacks named their state
+    # Another machine sharing the engine: its paths mean nothing here.
+    elsewhere = {LABEL_STATE: str(tmp_path / "elsewhere"), LABEL_HOST: "another-host"}
+    container({**kept, LABEL_STACK: f"elsewhere-{run}", **elsewhere})
+    kept[LABEL_HOST] = socket.gethostname()
     # A kept stack its state directory records, and one being started (its lock is held).
     recorded, starting = StateDir(tmp_path / "recorded"), StateDir(tmp_path / "starting")
     recorded.save(StackState(f"recorded-{run}", "kept", True, "", {}, {}))
@@ -127,7 +139,8 @@ def test_prune_removes_only_stacks_whose_owner_is_gone(docker_client, tmp_path):
 
         removed = {leftover.stack_id for leftover in gone}
         assert {f"orphan-{run}", f"killed-{run}"} <= removed
-        staying = {f"alive-{run}", f"kept-{run}", f"recorded-{run}", f"starting-{run}"}
+        staying = {f"alive-{run}", f"kept-{run}", f"elsewhere-{run}"}
+        staying |= {f"recorded-{run}", f"starting-{run}"}
         assert not staying & removed
         remaining = {c.id for c in docker_client.containers.list(all=True, sparse=True)}
         assert made[0].id not in remaining

@@ -31,6 +31,10 @@ def test_fails_with_every_endpoint_in_view(
     browser.get(channels_live_server.url)
     endpoints = stack.endpoints
     assert not endpoints, f"failing on purpose with {{endpoints!r}} and {{broker_url!r}}"
+
+
+def test_compares_urls(broker_url, stack_settings):
+    assert stack_settings.broker_url == broker_url + "/other"  # pytest explains the difference
 """
 
 
@@ -54,6 +58,7 @@ def test_a_failing_run_shows_no_generated_secret(pytestconfig, tmp_path):
 
     assert completed.returncode == 1, completed.stdout[-3000:]
     assert "failing on purpose" in completed.stdout
+    assert "stackyard hides the stack's passwords" in completed.stdout  # the comparison
     secrets = json.loads(record.read_text())
     assert len(secrets) >= 3  # Redis, RabbitMQ, PostgreSQL (and VNC) passwords
     saved = sorted(path for path in artifacts.rglob("*") if path.is_file())

@@ -275,4 +275,4 @@ def test_run_sql_returns_once_the_server_is_ready_again(server):
 
     run_sql(address, "app", "pw", "app", "DROP DATABASE app_gw0")
 
-    assert seen == [(b"Q", b"DROP DATABASE app_gw0\0"), (b"X", b"")]
+    assert seen.wait() == [(b"Q", b"DROP DATABASE app_gw0\0"), (b"X", b"")]
