@@ -11,6 +11,7 @@ containers' logs. The mapping of endpoints to Django and Celery settings is
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -92,10 +93,16 @@ def save_run_logs(run_dir: Path, directory: Path) -> list[Path]:
     return lifecycle.save_run_logs(connect(), run_dir, directory)
 
 
+@functools.cache
 def live_server_address() -> str:
     """Where a live server for the browser container should listen: only the address the
-    containers reach this machine at, when that is this machine's; else every interface."""
-    return host_gateway(connect()) or "0.0.0.0"
+    containers reach this machine at, when that is this machine's; else every interface.
+    Asked of the engine once per process."""
+    client = connect()
+    try:
+        return host_gateway(client) or "0.0.0.0"
+    finally:
+        client.close()
 
 
 def sqlite_database(config: Config, slice_name: str) -> Path:

@@ -56,11 +56,12 @@ def host_gateway(client: docker.DockerClient) -> str:
     if published_host() != "127.0.0.1":
         return ""
     try:
-        config = client.networks.get("bridge").attrs["IPAM"]["Config"]
-        gateway = str(config[0]["Gateway"])
+        config = client.networks.get("bridge").attrs["IPAM"]["Config"] or []
+        gateways = [str(entry.get("Gateway", "")) for entry in config]
+        gateway = next(address for address in gateways if address.count(".") == 3)
         with socket.socket() as probe:
             probe.bind((gateway, 0))  # fails unless the address is this machine's
-    except (DockerException, KeyError, IndexError, OSError):
+    except (DockerException, KeyError, TypeError, StopIteration, OSError):
         return ""
     return gateway
 
