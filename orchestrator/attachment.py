@@ -14,7 +14,6 @@ from orchestrator.services.base import Slice
 from orchestrator.spec import ServiceSpec
 from orchestrator.stack import Stack
 from orchestrator.state import SliceState, StackState, StateDir
-from orchestrator.waiting import wait_until_ready
 
 BROWSER = "browser"
 
@@ -106,11 +105,8 @@ class Attachment:
         )
         if usable and recorded.source != source:
             self.stack.log(f"worker {slice_.name}: project source changed; restarting it")
-            container = self.stack.container(spec.name)
-            container.restart(timeout=5)
-            wait_until_ready(
-                spec.name, container, spec.probe, self.stack.locate, spec.startup_timeout
-            )
+            self.stack.container(spec.name).restart(timeout=5)
+            self.stack.wait_ready_again(spec.name)
         elif not usable:
             if spec.name in self.stack.services():
                 self.stack.drop(spec.name)

@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from orchestrator.attachment import Attachment
 from orchestrator.errors import OrchestratorError
 from orchestrator.services.base import ROLES, Slice
-from orchestrator.waiting import wait_until_ready
 
 STOP_TIMEOUT = 10  # seconds a service has to stop on SIGTERM before SIGKILL
 
@@ -72,7 +71,7 @@ class Faults:
         name = self.service(target)
         began = time.monotonic()
         self.attachment.stack.container(name).restart(timeout=STOP_TIMEOUT)
-        self._wait(name)
+        self.attachment.stack.wait_ready_again(name)
         return time.monotonic() - began
 
     def kill(self, target: str) -> None:
@@ -88,7 +87,7 @@ class Faults:
         name = self.service(target)
         began = time.monotonic()
         self.attachment.stack.container(name).start()
-        self._wait(name)
+        self.attachment.stack.wait_ready_again(name)
         self._down.discard(name)
         return time.monotonic() - began
 
@@ -130,10 +129,3 @@ class Faults:
         node = self.attachment.ensure_worker(self.slice)
         self._worker_down = False
         return node
-
-    def _wait(self, name: str) -> None:
-        stack = self.attachment.stack
-        spec = stack.spec(name)
-        wait_until_ready(
-            name, stack.container(name), spec.probe, stack.locate, spec.startup_timeout
-        )

@@ -238,6 +238,14 @@ class Stack:
     def spec(self, service: str) -> ServiceSpec:
         return self._specs[service]
 
+    def wait_ready_again(self, service: str) -> None:
+        """After a restart of a running service's container: wait for its probe, bounded
+        by its start-up timeout (:meth:`wait` is for a launch)."""
+        spec = self._specs[service]
+        wait_until_ready(
+            service, self.container(service), spec.probe, self.locate, spec.startup_timeout
+        )
+
     def exec_in(self, service: str) -> Callable[[list[str]], tuple[int, str]]:
         """A command run in a service's container: argv -> (exit code, output)."""
 

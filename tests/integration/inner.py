@@ -41,6 +41,16 @@ def run_inner(
     )
 
 
+def run_session(
+    root: Path, tmp_path: Path, source: str, *args: str, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    """Write ``source`` as a test module and run it in one process (no xdist, tests in
+    file order), with a state directory, and so a stack, of its own."""
+    test_file = write_test(tmp_path, source)
+    arguments = ["-p", "no:xdist", "-p", "no:randomly", *args]
+    return run_inner(root, test_file, tmp_path / "state", *arguments, **extra_env)
+
+
 def orchestrator(
     root: Path, state_dir: Path, *args: str, **extra_env: str
 ) -> subprocess.CompletedProcess[str]:

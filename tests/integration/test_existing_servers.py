@@ -19,7 +19,7 @@ from redis import Redis
 from orchestrator.config import load_config
 from orchestrator.images import ImageBuilder
 from orchestrator.services import postgres
-from tests.integration.inner import run_inner, write_test
+from tests.integration.inner import run_session
 
 READY_WAIT = 60
 
@@ -107,12 +107,13 @@ def existing_servers(pytestconfig, docker_client):
                 detach=True,
             )
         )
-        redis = Redis(port=redis_port, password=password, socket_timeout=5)
-        _wait(redis.ping, "redis")
+        with Redis(port=redis_port, password=password, socket_timeout=5) as redis:
+            _wait(redis.ping, "redis")
+            redis.set("theirs", "db 0")
+        with Redis(port=redis_port, password=password, db=1) as redis:
+            redis.set("app:session:1", "db 1")
         address = ("127.0.0.1", postgres_port)
         _wait(lambda: postgres.run_sql(address, "app", password, "app", "SELECT 1"), "postgres")
-        redis.set("theirs", "db 0")
-        Redis(port=redis_port, password=password, db=1).set("app:session:1", "db 1")
         postgres.run_sql(address, "app", password, "app", "CREATE TABLE notes (body text)")
         postgres.run_sql(address, "app", password, "app", "INSERT INTO notes VALUES ('theirs')")
         yield {
@@ -133,14 +134,10 @@ def test_roles_on_servers_that_run_already_leave_their_other_data_alone(
 ):
     servers = existing_servers
     record = tmp_path / "record.json"
-    test_file = write_test(tmp_path, SESSION_TEST.format(record=str(record)))
-
-    completed = run_inner(
+    completed = run_session(
         pytestconfig.rootpath,
-        test_file,
-        tmp_path / "state",
-        "-p",
-        "no:randomly",
+        tmp_path,
+        SESSION_TEST.format(record=str(record)),
         ORCHESTRATOR_BROKER=servers["redis"],
         ORCHESTRATOR_RESULTS=servers["redis"],
         ORCHESTRATOR_CHANNEL_LAYER=servers["redis"],
@@ -156,10 +153,11 @@ def test_roles_on_servers_that_run_already_leave_their_other_data_alone(
     assert seen["database"] == ["test_stackyard", str(servers["postgres_port"])]
     assert seen["cache"] == seen["broker"] == f"127.0.0.1:{servers['redis_port']}/1"
     redis_port, password = servers["redis_port"], servers["password"]
-    assert Redis(port=redis_port, password=password, db=0).keys() == [b"theirs"]
-    mine = Redis(port=redis_port, password=password, db=1)
-    assert mine.get("app:session:1") == b"db 1"  # same database as the slice: kept
-    leftovers = {key.decode() for key in mine.scan_iter()} - {"app:session:1"}
+    with Redis(port=redis_port, password=password, db=0) as theirs:
+        assert theirs.keys() == [b"theirs"]
+    with Redis(port=redis_port, password=password, db=1) as mine:
+        assert mine.get("app:session:1") == b"db 1"  # same database as the slice: kept
+        leftovers = {key.decode() for key in mine.scan_iter()} - {"app:session:1"}
     # The slice's results, cache and queues are gone; kombu's exchange bindings stay.
     assert leftovers, "the worker's broker was not this server"
     assert all(key.startswith("_kombu.binding") for key in leftovers), leftovers

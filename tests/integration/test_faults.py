@@ -14,7 +14,7 @@ from billing.models import Invoice, Payment
 from billing.tasks import settle_invoice, settle_invoice_acked_early
 from celery.exceptions import TimeoutError as ResultTimeout
 
-from tests.integration.inner import run_inner, write_test
+from tests.integration.inner import run_session
 
 # The gateway takes BILLING_GATEWAY_DELAY (2 s): the worker is killed within it.
 STARTED_WAIT = 20
@@ -104,18 +104,8 @@ def test_a_dead_worker_fails_the_next_test_at_once_naming_it(pytestconfig, tmp_p
     from xml.etree import ElementTree
 
     junit = tmp_path / "junit.xml"
-    test_file = write_test(tmp_path, WORKER_DIES)
 
-    completed = run_inner(
-        pytestconfig.rootpath,
-        test_file,
-        tmp_path / "state",
-        "-p",
-        "no:xdist",
-        "-p",
-        "no:randomly",
-        f"--junitxml={junit}",
-    )
+    completed = run_session(pytestconfig.rootpath, tmp_path, WORKER_DIES, f"--junitxml={junit}")
 
     assert completed.returncode == 1, completed.stdout[-3000:]
     assert "2 passed" in completed.stdout

@@ -3,7 +3,7 @@ saved container logs and browser artifacts."""
 
 import json
 
-from tests.integration.inner import run_inner, write_test
+from tests.integration.inner import run_session
 
 FAILING = """
 import json, pathlib
@@ -41,14 +41,10 @@ def test_compares_urls(broker_url, stack_settings):
 def test_a_failing_run_shows_no_generated_secret(pytestconfig, tmp_path):
     record, artifacts = tmp_path / "secrets.json", tmp_path / "artifacts"
     junit = tmp_path / "junit.xml"
-    test_file = write_test(tmp_path, FAILING.format(record=str(record)))
-
-    completed = run_inner(
+    completed = run_session(
         pytestconfig.rootpath,
-        test_file,
-        tmp_path / "state",
-        "-p",
-        "no:xdist",
+        tmp_path,
+        FAILING.format(record=str(record)),
         f"--junitxml={junit}",
         "-o",
         f"orchestrator_artifacts_dir={artifacts}",

@@ -5,7 +5,7 @@ an inner session (its own state directory, so its own stack) that causes them: t
 outer run's servers are never touched.
 """
 
-from tests.integration.inner import run_inner, write_test
+from tests.integration.inner import run_session
 
 SERVER_FAULTS = """
 import pytest
@@ -57,17 +57,8 @@ def test_results_come_back_after_redis_restarts(stack, stack_celery_app, stack_f
 def test_servers_restarted_mid_session_keep_their_ports_and_their_queued_work(
     pytestconfig, tmp_path
 ):
-    test_file = write_test(tmp_path, SERVER_FAULTS)
-
-    completed = run_inner(
-        pytestconfig.rootpath,
-        test_file,
-        tmp_path / "state",
-        "-p",
-        "no:xdist",
-        "-p",
-        "no:randomly",
-        ORCHESTRATOR_BROKER="rabbitmq",
+    completed = run_session(
+        pytestconfig.rootpath, tmp_path, SERVER_FAULTS, ORCHESTRATOR_BROKER="rabbitmq"
     )
 
     assert completed.returncode == 0, completed.stdout[-4000:]

@@ -119,12 +119,13 @@ def test_the_queues_an_apps_routes_name():
     app.close()
 
 
-def test_postgres_without_a_driver_fails_once_in_one_line_and_starts_nothing(pytester, monkeypatch):
+def django_project(pytester, monkeypatch, orchestrator_table: str = "") -> None:
+    """A stackyard project with Django settings on a SQLite file, for an inner session."""
     monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
     pytester.makepyprojecttoml(
-        """
+        f"""
         [tool.orchestrator]
-        database = "postgres"
+        {orchestrator_table}
         [tool.pytest.ini_options]
         DJANGO_SETTINGS_MODULE = "settings"
         pythonpath = ["."]
@@ -136,6 +137,10 @@ def test_postgres_without_a_driver_fails_once_in_one_line_and_starts_nothing(pyt
         DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}}
         """
     )
+
+
+def test_postgres_without_a_driver_fails_once_in_one_line_and_starts_nothing(pytester, monkeypatch):
+    django_project(pytester, monkeypatch, 'database = "postgres"')
     # As if psycopg were not installed; a start would fail on this engine-less run.
     pytester.makeconftest(
         """
@@ -174,21 +179,7 @@ def test_a_second_run_in_one_checkout_stops_in_one_line_while_the_first_holds_it
 ):
     from orchestrator.state import try_lock
 
-    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
-    pytester.makepyprojecttoml(
-        """
-        [tool.orchestrator]
-        [tool.pytest.ini_options]
-        DJANGO_SETTINGS_MODULE = "settings"
-        pythonpath = ["."]
-        """
-    )
-    pytester.makepyfile(
-        settings="""
-        SECRET_KEY = "x"
-        DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}}
-        """
-    )
+    django_project(pytester, monkeypatch)
     pytester.makeconftest(
         """
         import threading
