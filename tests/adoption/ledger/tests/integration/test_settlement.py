@@ -41,3 +41,16 @@ async def test_a_socket_hears_what_the_worker_sends(stack_celery_app):
     assert message["summary"] == "7 settled"
     assert message["by"].startswith("worker-")
     await communicator.disconnect(timeout=5)
+
+
+def test_a_new_worker_takes_over_after_the_old_one_is_killed(stack_celery_app, stack_faults):
+    first = Payment.objects.create(reference="P-4", amount_cents=100)
+    assert settle_payment.delay(first.id).get(timeout=30) == "1 settled"
+
+    stack_faults.kill_worker()
+    node = stack_faults.start_worker()
+
+    second = Payment.objects.create(reference="P-5", amount_cents=200)
+    result = settle_payment.delay(second.id)
+    assert result.get(timeout=30) == "2 settled"
+    assert result.worker == node
