@@ -5,12 +5,18 @@ an inner session (its own state directory, so its own stack) that causes them: t
 outer run's servers are never touched.
 """
 
+import pytest
+
 from tests.integration.inner import run_session
 
 SERVER_FAULTS = """
 import pytest
 from billing.models import Invoice
 from billing.tasks import send_invoice_email
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.integration.browser_helpers import PAGE_WAIT, log_in, open_room, say, wait_for_message
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -51,9 +57,41 @@ def test_results_come_back_after_redis_restarts(stack, stack_celery_app, stack_f
     stack.reset()
     invoice = new_invoice("INV-3")
     assert send_invoice_email.delay(invoice.id).get(timeout=30) == invoice.id
+
+
+def connections(driver):
+    return driver.find_element(By.ID, "status").get_attribute("data-connections")
+
+
+def test_room_members_hear_each_other_after_the_channel_layer_restarts(
+    channels_live_server, browser, browser_factory, django_user_model, stack_faults
+):
+    ada = django_user_model.objects.create_user("ada", password="unused-password-1")
+    bob = django_user_model.objects.create_user("bob", password="unused-password-2")
+    pages = {"ada": browser, "bob": browser_factory()}
+    for name, user in (("ada", ada), ("bob", bob)):
+        log_in(pages[name], channels_live_server.url, user)
+        open_room(pages[name], channels_live_server.url, "lobby")
+        assert connections(pages[name]) == "1"
+
+    # Redis keeps nothing across the restart: the room's group is gone with it, and each
+    # consumer's socket closes when its layer connection breaks.
+    stack_faults.restart("channel_layer")
+
+    for page in pages.values():  # each page opens a new socket, which joins the group again
+        WebDriverWait(page, PAGE_WAIT).until(
+            lambda d: connections(d) == "2"
+            and d.find_element(By.ID, "status").get_attribute("data-state") == "open",
+            "the page did not reconnect after the channel layer restarted",
+        )
+    say(pages["bob"], "still here?")
+    wait_for_message(pages["ada"], "bob", "still here?")
+    say(pages["ada"], "yes")
+    wait_for_message(pages["bob"], "ada", "yes")
 """
 
 
+@pytest.mark.timeout(180)  # a stack of its own, then four tests that restart its servers
 def test_servers_restarted_mid_session_keep_their_ports_and_their_queued_work(
     pytestconfig, tmp_path
 ):
@@ -62,4 +100,4 @@ def test_servers_restarted_mid_session_keep_their_ports_and_their_queued_work(
     )
 
     assert completed.returncode == 0, completed.stdout[-4000:]
-    assert "3 passed" in completed.stdout
+    assert "4 passed" in completed.stdout
