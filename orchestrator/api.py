@@ -22,6 +22,7 @@ from orchestrator import lifecycle
 from orchestrator.attachment import Attachment
 from orchestrator.cleaning import SliceCleaner
 from orchestrator.config import Config
+from orchestrator.deathwatch import Death, DeathWatch
 from orchestrator.django_settings import (
     celery_app_settings,
     celery_environment,
@@ -42,6 +43,8 @@ __all__ = [
     "HOST_ALIAS",
     "THREAD_PREFIX",
     "Attachment",
+    "Death",
+    "DeathWatch",
     "Endpoints",
     "Faults",
     "MaskedURL",
@@ -201,6 +204,23 @@ class StackSlice:
     def worker_name(self) -> str:
         return self.slice.worker_name
 
+    def worker_id(self) -> str:
+        """The id of the slice's worker container ('' before it is started)."""
+        if self.worker_name not in self.attachment.stack.services():
+            return ""
+        return str(self.attachment.stack.container(self.worker_name).id)
+
+    def watch_deaths(self, on_death: Callable[[Death], None]) -> DeathWatch:
+        """Follow the deaths of the stack's servers and of this slice's worker: each one
+        stackyard did not cause is passed to ``on_death`` (from another thread) as the
+        engine reports it, until the watch is closed."""
+
+        def watched() -> set[str]:
+            names = self.attachment.stack.services()
+            return {n for n in names if not n.startswith("worker-") or n == self.worker_name}
+
+        return DeathWatch(self.attachment.stack, watched, on_death).start()
+
     def worker_problem(self) -> str:
         """Why the slice's worker container cannot take work ('' when it runs): it exited
         (with its code and when), or is gone."""
@@ -235,10 +255,11 @@ class StackSlice:
         """Where this process reaches a service of the stack (its main port)."""
         return self.locate(service, SERVICES[service].port)
 
-    def faults(self) -> Faults:
+    def faults(self, on_back: Callable[[str], None] | None = None) -> Faults:
         """Faults this slice's tests may cause: restart, kill, pause or cut off a server,
-        kill the slice's worker mid-task (see :mod:`orchestrator.faults`)."""
-        return Faults(self.attachment, self.slice)
+        kill the slice's worker mid-task (see :mod:`orchestrator.faults`). ``on_back``
+        is called with a server's name each time it is ready again after a stop."""
+        return Faults(self.attachment, self.slice, on_back)
 
     def webdriver_url(self) -> str:
         """The browser's WebDriver endpoint, the browser started on first use."""

@@ -105,8 +105,12 @@ class Attachment:
         )
         if usable and recorded.source != source:
             self.stack.log(f"worker {slice_.name}: project source changed; restarting it")
-            self.stack.container(spec.name).restart(timeout=5)
-            self.stack.wait_ready_again(spec.name)
+            self.stack.expect_stop(spec.name)
+            try:
+                self.stack.container(spec.name).restart(timeout=5)
+                self.stack.wait_ready_again(spec.name)
+            finally:
+                self.stack.expect_stop(spec.name, expected=False)
         elif not usable:
             if spec.name in self.stack.services():
                 self.stack.drop(spec.name)

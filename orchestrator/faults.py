@@ -20,7 +20,7 @@ The worker is the slice's own: killing it touches no other process.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from orchestrator.attachment import Attachment
@@ -33,9 +33,17 @@ STOP_TIMEOUT = 10  # seconds a service has to stop on SIGTERM before SIGKILL
 class Faults:
     """The faults one slice's tests may cause (see the module docstring)."""
 
-    def __init__(self, attachment: Attachment, slice_: Slice) -> None:
+    def __init__(
+        self,
+        attachment: Attachment,
+        slice_: Slice,
+        on_back: Callable[[str], None] | None = None,
+    ) -> None:
         self.attachment = attachment
         self.slice = slice_
+        # Told the service's name each time one is ready again after a stop: a client
+        # that holds connections to it (the test process's database) drops them there.
+        self.on_back = on_back
         self._down: set[str] = set()  # killed and not started again
         self._worker_down = False
 
@@ -70,14 +78,16 @@ class Faults:
         the seconds until it was ready again."""
         name = self.service(target)
         began = time.monotonic()
+        self.attachment.stack.expect_stop(name)
         self.attachment.stack.container(name).restart(timeout=STOP_TIMEOUT)
-        self.attachment.stack.wait_ready_again(name)
+        self._back(name)
         return time.monotonic() - began
 
     def kill(self, target: str) -> None:
         """SIGKILL the service; it stays down until :meth:`start`."""
         name = self.service(target)
         container = self.attachment.stack.container(name)
+        self.attachment.stack.expect_stop(name)
         container.kill()
         container.wait(timeout=STOP_TIMEOUT)
         self._down.add(name)
@@ -86,10 +96,17 @@ class Faults:
         """Start a killed or stopped service again; return the seconds until it was ready."""
         name = self.service(target)
         began = time.monotonic()
+        self.attachment.stack.expect_stop(name)
         self.attachment.stack.container(name).start()
-        self.attachment.stack.wait_ready_again(name)
+        self._back(name)
         self._down.discard(name)
         return time.monotonic() - began
+
+    def _back(self, name: str) -> None:
+        self.attachment.stack.wait_ready_again(name)
+        self.attachment.stack.expect_stop(name, expected=False)
+        if self.on_back is not None:
+            self.on_back(name)
 
     @contextmanager
     def paused(self, target: str) -> Iterator[None]:
@@ -119,6 +136,7 @@ class Faults:
         """SIGKILL the slice's worker container, whatever it is doing; :meth:`start_worker`
         replaces it."""
         container = self.attachment.stack.container(self.slice.worker_name)
+        self.attachment.stack.expect_stop(self.slice.worker_name)
         container.kill()
         container.wait(timeout=STOP_TIMEOUT)
         self._worker_down = True
@@ -127,5 +145,6 @@ class Faults:
         """A fresh worker container on the slice, ready; returns its node name."""
         self.attachment.stack.drop(self.slice.worker_name)  # the killed one, if still there
         node = self.attachment.ensure_worker(self.slice)
+        self.attachment.stack.expect_stop(self.slice.worker_name, expected=False)
         self._worker_down = False
         return node

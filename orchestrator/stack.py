@@ -102,6 +102,8 @@ class Stack:
         self._ready: dict[str, Future[float]] = {}
         self._ports: dict[tuple[str, int], tuple[str, int]] = {}
         self._cancel = threading.Event()
+        # Services stackyard stops on purpose just now (see orchestrator.deathwatch).
+        self._stops_expected: set[str] = set()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(
             max_workers=8, thread_name_prefix=f"{THREAD_PREFIX}-{self.id}"
@@ -159,6 +161,19 @@ class Stack:
                     continue
             problems[name] = f"container {describe_state(container)}"
         return problems
+
+    def expect_stop(self, service: str, expected: bool = True) -> None:
+        """Announce a stop of ``service`` stackyard causes on purpose (a fault, a restart),
+        or withdraw it once the service runs again: the death watch does not report it."""
+        with self._lock:
+            if expected:
+                self._stops_expected.add(service)
+            else:
+                self._stops_expected.discard(service)
+
+    def stop_expected(self, service: str) -> bool:
+        with self._lock:
+            return self._cancel.is_set() or service in self._stops_expected
 
     def drop(self, name: str) -> None:
         """Remove one service's container from the stack."""

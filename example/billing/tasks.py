@@ -10,7 +10,9 @@ acknowledged only once it has run (``acks_late``), and given back to the broker 
 its worker is lost (``reject_on_worker_lost``), so another worker runs it again; it
 settles the payment once, however often it runs. ``settle_invoice_acked_early`` is
 the same work with Celery's defaults (the message is acknowledged as the worker
-takes it), kept to show what those defaults lose.
+takes it), kept to show what those defaults lose. A database that cannot be reached
+(restarted, failed over) is not a reason to give up either: the settling task tries
+again later, waiting longer each time, up to ``BILLING_SETTLE_MAX_RETRIES`` times.
 """
 
 import smtplib
@@ -23,7 +25,7 @@ from celery.result import AsyncResult
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -118,7 +120,15 @@ def settle(invoice_id: int) -> int:
     return invoice_id
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # Raised while the database is unreachable; a later try finds it back.
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=settings.BILLING_SETTLE_RETRY_MAX_DELAY,
+    max_retries=settings.BILLING_SETTLE_MAX_RETRIES,
+)
 def settle_invoice(invoice_id: int) -> int:
     return settle(invoice_id)
 

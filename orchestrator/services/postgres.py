@@ -38,12 +38,14 @@ NAME = "postgres"
 PORT = 5432
 REGISTRY_IMAGE = "postgres:16"
 
-# The server of a test run holds nothing worth keeping: a crash loses the container too.
+# The server of a test run holds nothing worth keeping past the machine's life.
 SERVER_SETTINGS = (
-    # Durability off: no flushes to disk at commit or checkpoint, no full page images in
-    # the write-ahead log. Commits cost a memory write.
+    # No flushes to disk at commit or checkpoint, no full page images in the write-ahead
+    # log: commits cost a write to the kernel's cache. Only the machine's crash can lose
+    # them. synchronous_commit stays on: off, a commit returns before its log record
+    # reaches the kernel, and a server SIGKILLed (stack_faults.kill) forgets the rows of
+    # the last fraction of a second, which a test committed and goes on to use.
     "fsync=off",
-    "synchronous_commit=off",
     "full_page_writes=off",
     # 100 by default; each test process, Celery worker thread and Channels consumer may
     # hold one, times the xdist workers. A free slot costs ~50 kB of shared memory.

@@ -10,9 +10,11 @@ import pytest
 from tests.integration.inner import run_session
 
 SERVER_FAULTS = """
+import time
+
 import pytest
-from billing.models import Invoice
-from billing.tasks import send_invoice_email
+from billing.models import Invoice, Payment
+from billing.tasks import send_invoice_email, settle_invoice
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -59,6 +61,26 @@ def test_results_come_back_after_redis_restarts(stack, stack_celery_app, stack_f
     assert send_invoice_email.delay(invoice.id).get(timeout=30) == invoice.id
 
 
+def test_a_payment_is_retried_while_the_database_is_down_and_settles_once_it_is_back(
+    stack_celery_app, stack_worker, stack_faults
+):
+    invoice = new_invoice("INV-4")
+    stack_faults.kill("database")
+    result = settle_invoice.delay(invoice.id)  # autoretry on the database's connection errors
+
+    deadline = time.monotonic() + 30
+    while result.state != "RETRY":  # the worker failed to reach the database, and said so
+        assert time.monotonic() < deadline, f"no retry was scheduled: {result.state}"
+        time.sleep(0.1)
+    stack_faults.start("database")
+
+    assert result.get(timeout=30) == invoice.id
+    assert result.worker == stack_worker
+    payment = Payment.objects.get(invoice=invoice)  # a new connection: the old one died
+    assert payment.settled_at is not None
+    assert payment.attempts == 1  # the tries before never reached the database
+
+
 def connections(driver):
     return driver.find_element(By.ID, "status").get_attribute("data-connections")
 
@@ -91,7 +113,7 @@ def test_room_members_hear_each_other_after_the_channel_layer_restarts(
 """
 
 
-@pytest.mark.timeout(180)  # a stack of its own, then four tests that restart its servers
+@pytest.mark.timeout(180)  # a stack of its own, then five tests that restart its servers
 def test_servers_restarted_mid_session_keep_their_ports_and_their_queued_work(
     pytestconfig, tmp_path
 ):
@@ -100,4 +122,4 @@ def test_servers_restarted_mid_session_keep_their_ports_and_their_queued_work(
     )
 
     assert completed.returncode == 0, completed.stdout[-4000:]
-    assert "4 passed" in completed.stdout
+    assert "5 passed" in completed.stdout

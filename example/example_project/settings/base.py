@@ -84,3 +84,7 @@ BILLING_EMAIL_RETRY_DELAY = 30
 BILLING_EMAIL_MAX_RETRIES = 3
 # Seconds the payment gateway takes to answer.
 BILLING_GATEWAY_DELAY = 2
+# Settling tries again while the database is unreachable: after 1, 2, 4... seconds
+# (jittered), at most this long apart, this many times.
+BILLING_SETTLE_RETRY_MAX_DELAY = 60
+BILLING_SETTLE_MAX_RETRIES = 10
