@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from docker.errors import DockerException
+
 from orchestrator.attachment import Attachment
 from orchestrator.errors import OrchestratorError
 from orchestrator.services.base import ROLES, Slice
@@ -79,7 +81,8 @@ class Faults:
         name = self.service(target)
         began = time.monotonic()
         self.attachment.stack.expect_stop(name)
-        self.attachment.stack.container(name).restart(timeout=STOP_TIMEOUT)
+        with _engine(f"restart({target!r})"):
+            self.attachment.stack.container(name).restart(timeout=STOP_TIMEOUT)
         self._back(name)
         return time.monotonic() - began
 
@@ -88,8 +91,9 @@ class Faults:
         name = self.service(target)
         container = self.attachment.stack.container(name)
         self.attachment.stack.expect_stop(name)
-        container.kill()
-        container.wait(timeout=STOP_TIMEOUT)
+        with _engine(f"kill({target!r})"):
+            container.kill()
+            container.wait(timeout=STOP_TIMEOUT)
         self._down.add(name)
 
     def start(self, target: str) -> float:
@@ -97,7 +101,8 @@ class Faults:
         name = self.service(target)
         began = time.monotonic()
         self.attachment.stack.expect_stop(name)
-        self.attachment.stack.container(name).start()
+        with _engine(f"start({target!r})"):
+            self.attachment.stack.container(name).start()
         self._back(name)
         self._down.discard(name)
         return time.monotonic() - began
@@ -112,11 +117,13 @@ class Faults:
     def paused(self, target: str) -> Iterator[None]:
         """Within the block, the service is frozen: alive, its connections open, silent."""
         container = self.attachment.stack.container(self.service(target))
-        container.pause()
+        with _engine(f"paused({target!r})"):
+            container.pause()
         try:
             yield
         finally:
-            container.unpause()
+            with _engine(f"paused({target!r})"):
+                container.unpause()
 
     @contextmanager
     def cut_off(self, target: str) -> Iterator[None]:
@@ -126,19 +133,28 @@ class Faults:
         stack = self.attachment.stack
         assert stack.network is not None
         container = stack.container(name)
-        stack.network.disconnect(container)
+        with _engine(f"cut_off({target!r})"):
+            stack.network.disconnect(container)
         try:
             yield
         finally:
-            stack.network.connect(container, aliases=[name])
+            with _engine(f"cut_off({target!r})"):
+                stack.network.connect(container, aliases=[name])
 
     def kill_worker(self) -> None:
         """SIGKILL the slice's worker container, whatever it is doing; :meth:`start_worker`
         replaces it."""
-        container = self.attachment.stack.container(self.slice.worker_name)
-        self.attachment.stack.expect_stop(self.slice.worker_name)
-        container.kill()
-        container.wait(timeout=STOP_TIMEOUT)
+        name = self.slice.worker_name
+        if name not in self.attachment.stack.services():
+            raise OrchestratorError(
+                f"kill_worker(): the slice has no worker {name} yet (request the stack_worker "
+                "or stack_celery_app fixture to start it)"
+            )
+        container = self.attachment.stack.container(name)
+        self.attachment.stack.expect_stop(name)
+        with _engine("kill_worker()"):
+            container.kill()
+            container.wait(timeout=STOP_TIMEOUT)
         self._worker_down = True
 
     def start_worker(self) -> str:
@@ -148,3 +164,14 @@ class Faults:
         self.attachment.stack.expect_stop(self.slice.worker_name, expected=False)
         self._worker_down = False
         return node
+
+
+@contextmanager
+def _engine(call: str) -> Iterator[None]:
+    """The engine's refusal (a container already stopped, removed by hand...) as one line
+    naming the call."""
+    try:
+        yield
+    except DockerException as error:
+        reason = getattr(error, "explanation", None) or str(error)
+        raise OrchestratorError(f"stack_faults.{call}: the engine refused: {reason}") from None

@@ -15,4 +15,24 @@ if [ "${STACKYARD_HEADED:-0}" = 1 ]; then
         -wait 50 -quiet >/tmp/x11vnc.log 2>&1 &
     websockify --web /usr/share/novnc 7900 localhost:5900 >/tmp/novnc.log 2>&1 &
 fi
+# chromedriver lets in its own loopback and the addresses of --allowed-ips: here the
+# default gateway, the engine's side of the container's network, from which published
+# ports are forwarded. Other containers of the network, and pages the browser opens
+# (no --allowed-origins), are refused.
+gateway() {
+    while read -r _ destination hex _; do
+        if [ "$destination" = 00000000 ]; then
+            # /proc/net/route holds it as little-endian hexadecimal.
+            printf '%d.%d.%d.%d' "0x$(echo "$hex" | cut -c7-8)" "0x$(echo "$hex" | cut -c5-6)" \
+                "0x$(echo "$hex" | cut -c3-4)" "0x$(echo "$hex" | cut -c1-2)"
+            return
+        fi
+    done </proc/net/route
+}
+if [ "$(basename "$1")" = chromedriver ]; then
+    case " $* " in
+        *" --allowed-ips"*) ;;
+        *) set -- "$@" "--allowed-ips=$(gateway)" ;;
+    esac
+fi
 exec "$@"
