@@ -44,7 +44,6 @@ from celery.exceptions import TimeoutError as ResultTimeout
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 RECORD = os.environ["PROBE_RECORD"]
-KEPT = []
 
 
 def record(**figures):
@@ -94,7 +93,6 @@ def test_leaves_a_result_pending_and_redis_restarted(stack, stack_celery_app, st
         result.get(timeout=1)
     stack_faults.restart("results")
     stack_faults.start_worker()
-    KEPT.append(result)  # alive until the interpreter's exit
 """
 
 PLUGIN = """
