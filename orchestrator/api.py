@@ -119,11 +119,12 @@ def claim_slice(config: Config, slice_name: str) -> IO[str]:
     """Hold the slice's test database for this process, until it exits (the lock of an
     open file); raise one line when another run in this checkout holds it."""
     from orchestrator.config import database_dir
-    from orchestrator.state import try_lock
+    from orchestrator.state import try_lock, unwritable
 
     directory = database_dir(config)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handle = open(directory / f"{slice_name}.lock", "a")  # noqa: SIM115 (held until exit)
+    with unwritable(directory):
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle = open(directory / f"{slice_name}.lock", "a")  # noqa: SIM115 (held until exit)
     if not try_lock(handle):
         handle.close()
         raise OrchestratorError(

@@ -39,7 +39,7 @@ from orchestrator.plan import StackPlan, generate_credentials, state_credentials
 from orchestrator.services.base import Slice
 from orchestrator.spec import ServiceSpec
 from orchestrator.stack import Stack, remove_stack, save_stack_logs
-from orchestrator.state import SliceState, StackState, StateDir
+from orchestrator.state import SliceState, StackState, StateDir, unwritable
 from orchestrator.watchdog import Watchdog, is_watchdog
 
 Log = Callable[[str], None]
@@ -188,7 +188,8 @@ def _start(
     stack = Stack(client, owner=owner, log=log, kept=owner == KEPT, state_dir=str(state_dir.path))
     slices = [Slice(name, number) for number, name in enumerate(slice_names, start=1)]
     if plan.bindings["database"].service == "sqlite":
-        database_dir(config).mkdir(parents=True, exist_ok=True, mode=0o700)
+        with unwritable(database_dir(config)):
+            database_dir(config).mkdir(parents=True, exist_ok=True, mode=0o700)
     workers = [plan.worker_spec(s) for s in slices] if plan.has_worker else []
     watchdog = Watchdog.launch(owner, stack.id, state_dir) if watched else None
     try:
@@ -200,6 +201,30 @@ def _start(
         plan.provision(slices, stack.locate, stack.exec_in)
         stack.wait_all()
         watchdog_pid = watchdog.pid() if watchdog is not None else None
+        # Recorded before it is handed over: a stack that cannot be recorded (a full or
+        # read-only state_dir) is removed, not left running where only prune finds it.
+        ids = stack.container_ids()
+        source = source_fingerprint(config.path("worker.source"))
+        state = StackState(
+            stack_id=stack.id,
+            owner=owner,
+            kept=owner == KEPT,
+            fingerprint=configuration_fingerprint(config, images),
+            images=images,
+            credentials=plan.credentials,
+            containers={name: ids[name] for name in plan.services},
+            slices={
+                s.name: SliceState(
+                    s.number,
+                    worker=ids.get(s.worker_name),  # None: a project without Celery
+                    database=plan.internal_endpoints(s).database_url,
+                    source=source,
+                )
+                for s in slices
+            },
+            watchdog_pid=watchdog_pid,
+        )
+        state_dir.save(state)
     except BaseException:
         try:
             stack.stop()
@@ -207,28 +232,6 @@ def _start(
             if watchdog is not None:
                 watchdog.stop()
         raise
-    ids = stack.container_ids()
-    source = source_fingerprint(config.path("worker.source"))
-    state = StackState(
-        stack_id=stack.id,
-        owner=owner,
-        kept=owner == KEPT,
-        fingerprint=configuration_fingerprint(config, images),
-        images=images,
-        credentials=plan.credentials,
-        containers={name: ids[name] for name in plan.services},
-        slices={
-            s.name: SliceState(
-                s.number,
-                worker=ids.get(s.worker_name),  # None: a project without Celery
-                database=plan.internal_endpoints(s).database_url,
-                source=source,
-            )
-            for s in slices
-        },
-        watchdog_pid=watchdog_pid,
-    )
-    state_dir.save(state)
     return Attachment(stack, plan, state_dir, "started", reports)
 
 

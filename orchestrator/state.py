@@ -105,12 +105,14 @@ class StateDir:
     @contextmanager
     def locked(self, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
         """Hold the directory's lock (bounded wait; the holder may be building images)."""
-        if self.create:
-            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        elif not self.path.is_dir():
-            raise OrchestratorError(f"{self.path} is gone: the run that made it has ended")
-        check_private(self.path)
-        with open(self.path / LOCK_FILE, "a") as handle:
+        with unwritable(self.path):
+            if self.create:
+                self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            elif not self.path.is_dir():
+                raise OrchestratorError(f"{self.path} is gone: the run that made it has ended")
+            check_private(self.path)
+            handle = open(self.path / LOCK_FILE, "a")  # noqa: SIM115 (closed below)
+        with handle:
             deadline = time.monotonic() + timeout
             while not _try_lock(handle):
                 if time.monotonic() > deadline:
@@ -134,21 +136,38 @@ class StateDir:
         return StackState.from_json(data)
 
     def save(self, state: StackState) -> None:
-        if self.create:
-            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # A new file of a random name (O_EXCL, mode 0600): nothing another user made in
-        # advance (a link to a file of theirs) is followed; then renamed over the old one.
-        descriptor, temporary = tempfile.mkstemp(prefix=".stack-", suffix=".tmp", dir=self.path)
-        try:
-            with os.fdopen(descriptor, "w") as handle:
-                json.dump(state.to_json(), handle, indent=1)
-            os.replace(temporary, self.file)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with unwritable(self.path):
+            if self.create:
+                self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # A new file of a random name (O_EXCL, mode 0600): nothing another user made in
+            # advance (a link to a file of theirs) is followed; then renamed over the old one.
+            descriptor, temporary = tempfile.mkstemp(prefix=".stack-", suffix=".tmp", dir=self.path)
+            try:
+                with os.fdopen(descriptor, "w") as handle:
+                    json.dump(state.to_json(), handle, indent=1)
+                os.replace(temporary, self.file)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
 
     def remove(self) -> None:
         self.file.unlink(missing_ok=True)
+
+
+@contextmanager
+def unwritable(directory: Path) -> Iterator[None]:
+    """An error writing the state directory (full, read-only, not a directory) as one line
+    naming it and the setting that moves it."""
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or str(error)
+        where = f": {error.filename}" if error.filename else ""
+        remedy = "free space there" if error.errno == errno.ENOSPC else "make it writable"
+        raise OrchestratorError(
+            f"state_dir {directory} cannot be written ({reason}{where}): {remedy}, or point "
+            "state_dir (ORCHESTRATOR_STATE_DIR) at a writable directory"
+        ) from None
 
 
 def check_private(directory: Path) -> None:
