@@ -119,12 +119,13 @@ def claim_slice(config: Config, slice_name: str) -> IO[str]:
     """Hold the slice's test database for this process, until it exits (the lock of an
     open file); raise one line when another run in this checkout holds it."""
     from orchestrator.config import database_dir
-    from orchestrator.state import try_lock, unwritable
+    from orchestrator.state import HELD_SLICES, try_lock, unwritable
 
     directory = database_dir(config)
+    path = directory / f"{slice_name}.lock"
     with unwritable(directory):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handle = open(directory / f"{slice_name}.lock", "a")  # noqa: SIM115 (held until exit)
+        handle = open(path, "a")  # noqa: SIM115 (held until exit)
     if not try_lock(handle):
         handle.close()
         raise OrchestratorError(
@@ -132,6 +133,7 @@ def claim_slice(config: Config, slice_name: str) -> IO[str]:
             f"database {directory / slice_name}.*): wait for it to end, or give this run a "
             "state directory of its own (ORCHESTRATOR_STATE_DIR=...)"
         )
+    HELD_SLICES[path] = handle
     return handle
 
 

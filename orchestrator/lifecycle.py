@@ -39,7 +39,7 @@ from orchestrator.plan import StackPlan, generate_credentials, state_credentials
 from orchestrator.services.base import Slice
 from orchestrator.spec import ServiceSpec
 from orchestrator.stack import Stack, remove_stack, save_stack_logs
-from orchestrator.state import SliceState, StackState, StateDir, unwritable
+from orchestrator.state import SliceState, StackState, StateDir, slices_in_use, unwritable
 from orchestrator.watchdog import Watchdog, is_watchdog
 
 Log = Callable[[str], None]
@@ -134,6 +134,13 @@ def _attach_if_usable(
             reason = "; ".join(f"{name}: {problem}" for name, problem in problems.items())
     except (NotFound, DockerException, OrchestratorError) as error:
         reason = f"it cannot be reached ({error})"
+    busy = slices_in_use(database_dir(config))
+    if busy:
+        raise OrchestratorError(
+            f"the kept stack {state.stack_id} needs replacing ({reason}), but another test "
+            f"run in this checkout is using it (slices {', '.join(busy)}): let that run "
+            "end, then run again"
+        )
     log(f"replacing kept stack {state.stack_id}: {reason}")
     remove_stack(client, state.stack_id)
     kept.remove()

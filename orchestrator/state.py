@@ -189,6 +189,24 @@ def check_private(directory: Path) -> None:
         )
 
 
+# The slice locks this process holds (claim_slice), by path: not another run's.
+HELD_SLICES: dict[Path, IO[str]] = {}
+
+
+def slices_in_use(directory: Path) -> list[str]:
+    """The slices whose lock in ``directory`` another process holds (a run in progress)."""
+    busy = []
+    for path in sorted(directory.glob("*.lock")) if directory.is_dir() else []:
+        if path in HELD_SLICES:
+            continue
+        with open(path, "a") as handle:
+            if _try_lock(handle):
+                _unlock(handle)
+            else:
+                busy.append(path.stem)
+    return busy
+
+
 def try_lock(handle: IO[str]) -> bool:
     """Take the exclusive lock on ``handle``'s file now, or return False when it is held."""
     return _try_lock(handle)

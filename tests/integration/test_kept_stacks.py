@@ -1,6 +1,8 @@
 """Kept stacks: attached to, replaced when stale, removed by `orchestrator down`."""
 
+import fcntl
 import json
+from contextlib import contextmanager
 
 import pytest
 
@@ -75,6 +77,13 @@ def check_kept_stack_life(root, state, test_file, record, docker_client):
     assert replacement["stack"] != kept["stack_id"]
     assert labelled(docker_client, kept["stack_id"]) == ([], [])
 
+    with slice_held_by_another_run(state / "db" / "gw7.lock"):
+        refused = orchestrator(root, state, "up", ORCHESTRATOR_STARTUP_TIMEOUT="61")
+    assert refused.returncode != 0
+    assert f"the kept stack {replacement['stack']} needs replacing" in refused.stderr
+    assert "another test run in this checkout is using it (slices gw7)" in refused.stderr
+    assert labelled(docker_client, replacement["stack"])[0]  # left to the run using it
+
     completed = run_inner(
         root, test_file, state, "-p", "no:xdist", ORCHESTRATOR_STARTUP_TIMEOUT="61"
     )
@@ -86,3 +95,12 @@ def check_kept_stack_life(root, state, test_file, record, docker_client):
     assert labelled(docker_client, replacement["stack"]) == ([], [])
     assert labelled(docker_client, newest) == ([], [])
     assert not (state / "stack.json").exists()
+
+
+@contextmanager
+def slice_held_by_another_run(lock):
+    """A slice lock held as a test run in progress holds it (an open file's lock)."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
