@@ -151,3 +151,6 @@ def test_a_dead_worker_fails_the_waiting_test_or_the_next_one_at_once_naming_it(
     assert told is not None
     assert "the worker container worker-main exited with code 137 at " in told.get("message", "")
     assert "TimeoutError" not in told.get("message", "")
+    # Each failure's report lists the deaths so far, those between tests included.
+    assert "stackyard: containers that died" in completed.stdout
+    assert "exited with code 137 at " in completed.stdout.split("between tests")[0][-80:]
