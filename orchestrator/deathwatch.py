@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Collection
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -58,6 +59,7 @@ class DeathWatch:
         self.services = services
         self.on_death = on_death
         self._closed = threading.Event()
+        self._lock = threading.Lock()
         self._stream: Any = None
         self._client: Any = None
         self._thread = threading.Thread(
@@ -70,22 +72,21 @@ class DeathWatch:
 
     def close(self) -> None:
         """Stop following events; returns once the thread has ended (bounded)."""
-        self._closed.set()
-        stream, client = self._stream, self._client
-        if stream is not None:
-            stream.close()
-        if client is not None:
-            client.close()
+        with self._lock:
+            self._closed.set()
+            stream, client = self._stream, self._client
+        for closing in (stream, client):
+            if closing is not None:
+                with suppress(Exception):  # a stream ending meanwhile; ssh's streams
+                    closing.close()
         self._thread.join(timeout=CONNECT_TIMEOUT)
 
     def _follow(self) -> None:
         try:
-            # No read timeout: the stream is quiet until something dies; close() ends it.
-            self._client = connect(timeout=CONNECT_TIMEOUT)
-            self._client.api.timeout = None
-            if self._closed.is_set():
-                return
-            self._stream = self._client.events(
+            # docker-py reads events with no timeout: the stream is quiet until something
+            # dies, and close() ends it.
+            client = connect(timeout=CONNECT_TIMEOUT)
+            stream = client.events(
                 decode=True,
                 filters={
                     "type": "container",
@@ -93,16 +94,29 @@ class DeathWatch:
                     "label": f"{LABEL_STACK}={self.stack.id}",
                 },
             )
+            with self._lock:
+                self._client, self._stream = client, stream
+                closed = self._closed.is_set()
+            if closed:  # close() came first and found nothing to close
+                stream.close()
+                client.close()
+                return
             out_of_memory: set[str] = set()
-            for event in self._stream:
+            for event in stream:
                 actor = event.get("Actor", {})
                 if event.get("Action") == "oom":
                     out_of_memory.add(str(actor.get("ID")))
                     continue
-                self._told(event, actor, out_of_memory)
-        except (DockerException, OSError, ValueError):
+                try:
+                    self._told(event, actor, out_of_memory)
+                except (DockerException, OSError, KeyError, ValueError):
+                    continue  # this event cannot be judged (the container went meanwhile)
+        except Exception as error:
             if not self._closed.is_set():
-                raise
+                self.stack.log(f"stopped following the stack's container deaths: {error}")
+            return
+        if not self._closed.is_set():  # the engine ended the stream (it restarted?)
+            self.stack.log("stopped following the stack's container deaths: the engine ended it")
 
     def _told(self, event: dict[str, Any], actor: dict[str, Any], oom: set[str]) -> None:
         attributes = actor.get("Attributes", {})

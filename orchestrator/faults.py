@@ -80,18 +80,16 @@ class Faults:
         the seconds until it was ready again."""
         name = self.service(target)
         began = time.monotonic()
-        self.attachment.stack.expect_stop(name)
-        with _engine(f"restart({target!r})"):
+        with self._stopping(name, f"restart({target!r})", until_back=True):
             self.attachment.stack.container(name).restart(timeout=STOP_TIMEOUT)
-        self._back(name)
+            self._back(name)
         return time.monotonic() - began
 
     def kill(self, target: str) -> None:
         """SIGKILL the service; it stays down until :meth:`start`."""
         name = self.service(target)
         container = self.attachment.stack.container(name)
-        self.attachment.stack.expect_stop(name)
-        with _engine(f"kill({target!r})"):
+        with self._stopping(name, f"kill({target!r})"):
             container.kill()
             container.wait(timeout=STOP_TIMEOUT)
         self._down.add(name)
@@ -100,18 +98,31 @@ class Faults:
         """Start a killed or stopped service again; return the seconds until it was ready."""
         name = self.service(target)
         began = time.monotonic()
-        self.attachment.stack.expect_stop(name)
-        with _engine(f"start({target!r})"):
+        with self._stopping(name, f"start({target!r})", until_back=True):
             self.attachment.stack.container(name).start()
-        self._back(name)
+            self._back(name)
         self._down.discard(name)
         return time.monotonic() - began
 
     def _back(self, name: str) -> None:
         self.attachment.stack.wait_ready_again(name)
-        self.attachment.stack.expect_stop(name, expected=False)
         if self.on_back is not None:
             self.on_back(name)
+
+    @contextmanager
+    def _stopping(self, name: str, call: str, until_back: bool = False) -> Iterator[None]:
+        """Announce the stop the block causes (the death watch does not report it); it is
+        withdrawn if the block fails, or once it is done when ``until_back``."""
+        stack = self.attachment.stack
+        stack.expect_stop(name)
+        try:
+            with _engine(call):
+                yield
+        except BaseException:
+            stack.expect_stop(name, expected=False)
+            raise
+        if until_back:
+            stack.expect_stop(name, expected=False)
 
     @contextmanager
     def paused(self, target: str) -> Iterator[None]:
@@ -151,8 +162,7 @@ class Faults:
                 "or stack_celery_app fixture to start it)"
             )
         container = self.attachment.stack.container(name)
-        self.attachment.stack.expect_stop(name)
-        with _engine("kill_worker()"):
+        with self._stopping(name, "kill_worker()"):
             container.kill()
             container.wait(timeout=STOP_TIMEOUT)
         self._worker_down = True
@@ -160,8 +170,8 @@ class Faults:
     def start_worker(self) -> str:
         """A fresh worker container on the slice, ready; returns its node name."""
         self.attachment.stack.drop(self.slice.worker_name)  # the killed one, if still there
-        node = self.attachment.ensure_worker(self.slice)
-        self.attachment.stack.expect_stop(self.slice.worker_name, expected=False)
+        with self._stopping(self.slice.worker_name, "start_worker()", until_back=True):
+            node = self.attachment.ensure_worker(self.slice)
         self._worker_down = False
         return node
 
