@@ -36,7 +36,7 @@ from orchestrator.lifecycle import StartCancelled, StartGate
 from orchestrator.owner import owner_id
 from orchestrator.plan import Endpoints
 from orchestrator.services import SERVICES, browser
-from orchestrator.services.base import HOST_ALIAS, MaskedURL, Slice, redact
+from orchestrator.services.base import HOST_ALIAS, MaskedURL, Slice, is_worker, redact
 from orchestrator.waiting import describe_state
 
 __all__ = [
@@ -218,11 +218,12 @@ class StackSlice:
         stackyard did not cause is passed to ``on_death`` (from another thread) as the
         engine reports it, until the watch is closed."""
 
-        def watched() -> set[str]:
-            names = self.attachment.stack.services()
-            return {n for n in names if not n.startswith("worker-") or n == self.worker_name}
+        return DeathWatch(self.attachment.stack, self.own_services, on_death).start()
 
-        return DeathWatch(self.attachment.stack, watched, on_death).start()
+    def own_services(self) -> list[str]:
+        """The stack's services this process uses: the servers and its own worker."""
+        names = self.attachment.stack.services()
+        return [n for n in names if not is_worker(n) or n == self.worker_name]
 
     def worker_problem(self) -> str:
         """Why the slice's worker container cannot take work ('' when it runs): it exited
@@ -280,9 +281,7 @@ class StackSlice:
         """Per service: image time, start-to-ready time, and how this process got it."""
         attachment = self.attachment
         rows = []
-        for service in attachment.stack.services():
-            if service.startswith("worker-") and service != self.worker_name:
-                continue
+        for service in self.own_services():
             report = attachment.images.get(service.partition("-")[0])
             rows.append(
                 {

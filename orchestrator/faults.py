@@ -27,7 +27,7 @@ from docker.errors import DockerException
 
 from orchestrator.attachment import Attachment
 from orchestrator.errors import OrchestratorError
-from orchestrator.services.base import ROLES, Slice
+from orchestrator.services.base import ROLES, Slice, is_worker
 
 STOP_TIMEOUT = 10  # seconds a service has to stop on SIGTERM before SIGKILL
 
@@ -67,7 +67,7 @@ class Faults:
                     "stackyard causes faults only on the containers it runs"
                 )
             target = binding.service
-        servers = [s for s in self.attachment.stack.services() if not s.startswith("worker-")]
+        servers = [s for s in self.attachment.stack.services() if not is_worker(s)]
         if target not in servers:
             raise OrchestratorError(
                 f"no server {target!r} on the stack (servers: {', '.join(sorted(servers))}); "

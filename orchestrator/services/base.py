@@ -37,6 +37,14 @@ HOST_ALIAS = "host.docker.internal"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 
 
+WORKER_PREFIX = "worker-"  # a slice's worker container is a service named after the slice
+
+
+def is_worker(service: str) -> bool:
+    """Whether a service of the stack is a slice's worker (not a server)."""
+    return service.startswith(WORKER_PREFIX)
+
+
 @dataclass(frozen=True)
 class Slice:
     """One test process's namespace on the stack."""
@@ -50,11 +58,11 @@ class Slice:
 
     @property
     def worker_name(self) -> str:
-        return f"worker-{self.name}"
+        return f"{WORKER_PREFIX}{self.name}"
 
     @property
     def node_name(self) -> str:
-        return f"worker-{self.name}@stackyard"
+        return f"{self.worker_name}@stackyard"
 
 
 @dataclass(frozen=True)
