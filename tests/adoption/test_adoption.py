@@ -96,7 +96,7 @@ def _check(project: Path, outputs: list[str], before: set[str]) -> None:
     assert set(table["orchestrator"]["worker"]["queues"]) == {"ledger", "settlements"}
     assert table["pytest"]["ini_options"]["DJANGO_SETTINGS_MODULE"] == "config.settings.test"
     assert "2 passed" in fast.splitlines()[-1], fast[-3000:]
-    assert "4 passed" in integration.splitlines()[-1], integration[-3000:]
+    assert "6 passed" in integration.splitlines()[-1], integration[-3000:]
     assert " error" not in integration.splitlines()[-1], integration[-3000:]
     # Nothing created in the project's tree but the state directory (and caches).
     assert _files(project) == before, _files(project) ^ before
