@@ -12,6 +12,7 @@ containers' logs. The mapping of endpoints to Django and Celery settings is
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -23,6 +24,7 @@ from orchestrator.attachment import Attachment
 from orchestrator.cleaning import SliceCleaner
 from orchestrator.config import Config
 from orchestrator.deathwatch import Death, DeathWatch
+from orchestrator.demand import Demand
 from orchestrator.django_settings import (
     celery_app_settings,
     celery_environment,
@@ -45,6 +47,7 @@ __all__ = [
     "Attachment",
     "Death",
     "DeathWatch",
+    "Demand",
     "Endpoints",
     "Faults",
     "MaskedURL",
@@ -75,9 +78,11 @@ def open_run_stack(
     log: Callable[[str], None],
     slices: Sequence[str],
     gate: StartGate | None = None,
+    demand: Demand | None = None,
 ) -> Attachment:
     """Attach to the kept stack or the run's stack, or start one (see :mod:`lifecycle`)."""
-    return lifecycle.open_stack(connect(), config, run_dir, owner, keep, log, slices, gate)
+    client = connect()
+    return lifecycle.open_stack(client, config, run_dir, owner, keep, log, slices, gate, demand)
 
 
 def finish_run(run_dir: Path) -> bool:
@@ -147,6 +152,7 @@ class StackSlice:
         self.endpoints = plan.endpoints(attachment.stack.locate, self.slice)
         self.internal_endpoints = plan.internal_endpoints(self.slice)
         self._cleaner = SliceCleaner(plan.cleaners(self.endpoints, self.slice))
+        self._worker_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"StackSlice({self.slice.name} of stack {self.attachment.stack.id})"
@@ -198,10 +204,12 @@ class StackSlice:
 
     def ensure_worker(self) -> str:
         """The slice's worker container, started if needed (a dead one is replaced);
-        returns its Celery node name."""
-        if self.worker_problem():
-            self.attachment.stack.drop(self.worker_name)
-        return self.attachment.ensure_worker(self.slice)
+        returns its Celery node name. One thread at a time (a test waits for a start
+        begun in the background)."""
+        with self._worker_lock:
+            if self.worker_problem():
+                self.attachment.stack.drop(self.worker_name)
+            return self.attachment.ensure_worker(self.slice)
 
     @property
     def worker_name(self) -> str:

@@ -21,6 +21,7 @@ from docker.errors import NotFound
 
 from orchestrator.attachment import Attachment
 from orchestrator.config import Config
+from orchestrator.demand import BROWSER, Demand, worker_want
 from orchestrator.engine import (
     LABEL_HOST,
     LABEL_KEPT,
@@ -74,7 +75,11 @@ def up(
     """
     names = slice_names(workers)
     state_dir = kept_dir(config).path
-    attachment = open_stack(client, config, state_dir, KEPT, keep=True, log=log, slices=names)
+    # Launched while the servers boot (a headed browser replaces the headless one below).
+    demand = Demand(fixed=[*([] if headed else [BROWSER]), *map(worker_want, names)])
+    attachment = open_stack(
+        client, config, state_dir, KEPT, keep=True, log=log, slices=names, demand=demand
+    )
     if attachment.headed != headed:
         attachment.set_headed(headed)
     attachment.ensure_browser()

@@ -19,6 +19,7 @@ job (:func:`finish_run`); a kept stack is stopped only by ``orchestrator down``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import threading
@@ -31,12 +32,13 @@ from docker.errors import DockerException, NotFound
 
 from orchestrator.attachment import Attachment
 from orchestrator.config import Config, database_dir
+from orchestrator.demand import BROWSER, Demand, worker_want
 from orchestrator.errors import OrchestratorError
 from orchestrator.fingerprints import configuration_fingerprint, source_fingerprint
 from orchestrator.images import ImageBuilder, stack_services
 from orchestrator.owner import KEPT
 from orchestrator.plan import StackPlan, generate_credentials, state_credentials
-from orchestrator.services.base import Slice
+from orchestrator.services.base import Slice, is_worker
 from orchestrator.spec import ServiceSpec
 from orchestrator.stack import Stack, remove_stack, save_stack_logs
 from orchestrator.state import SliceState, StackState, StateDir, slices_in_use, unwritable
@@ -75,14 +77,17 @@ def open_stack(
     log: Log = print,
     slices: Sequence[str] = (),
     gate: StartGate | None = None,
+    demand: Demand | None = None,
 ) -> Attachment:
     """Attach to the kept stack or the run's stack, or start one (see the module docstring).
 
-    A process that starts the stack also starts the worker containers of
-    ``slices`` (the run's xdist workers), so that their boot overlaps RabbitMQ's.
-    A start that ``gate`` calls off (the run ended before it needed the stack)
-    raises :class:`StartCancelled` if it has not launched containers yet.
+    A process that starts the stack makes the namespaces of ``slices`` (the run's
+    processes) as the servers boot, and launches what the run's processes ask
+    for (``demand``: the browser, their worker containers) while the servers
+    boot. A start that ``gate`` calls off (the run ended before it needed the
+    stack) raises :class:`StartCancelled` if it has not launched containers yet.
     """
+    demand = demand or Demand()
     began = time.monotonic()
     kept = kept_dir(config)
     with kept.locked():
@@ -94,7 +99,7 @@ def open_stack(
                 return attachment
             keep = True  # a stale kept stack is replaced by a kept one
         if keep:
-            attachment = _start(client, config, kept, KEPT, log, slices, gate, watched=False)
+            attachment = _start(client, config, kept, KEPT, log, slices, gate, demand, False)
             attachment.seconds = time.monotonic() - began
             return attachment
     run = StateDir(run_dir, create=False)
@@ -107,7 +112,7 @@ def open_stack(
             attachment = attach_state(client, config, run, state, "attached", log)
         else:
             try:
-                attachment = _start(client, config, run, owner, log, slices, gate, watched=True)
+                attachment = _start(client, config, run, owner, log, slices, gate, demand, True)
             except StartCancelled:
                 raise
             except Exception as error:  # the engine's, or docker-py's, or a timeout
@@ -183,10 +188,14 @@ def _start(
     log: Log,
     slice_names: Sequence[str],
     gate: StartGate | None,
+    demand: Demand,
     watched: bool,
 ) -> Attachment:
     """Start a stack and record it; ``watched``: with a watchdog that removes it if the
-    owner dies, launched together with the containers so that no moment is unguarded."""
+    owner dies, launched together with the containers so that no moment is unguarded.
+
+    The servers are launched first; until every container is ready, what ``demand``
+    asks for (the browser, the slices' workers) is launched as it is asked for."""
     reports = ImageBuilder(client, config, log).ensure(stack_services(config))
     if gate is not None:
         gate.launch()
@@ -197,16 +206,27 @@ def _start(
     if plan.bindings["database"].service == "sqlite":
         with unwritable(database_dir(config)):
             database_dir(config).mkdir(parents=True, exist_ok=True, mode=0o700)
-    workers = [plan.worker_spec(s) for s in slices] if plan.has_worker else []
+    extras: dict[str, Callable[[], ServiceSpec]] = {BROWSER: plan.browser_spec}
+    if plan.has_worker:  # a project without Celery runs no workers
+        for s in slices:
+            extras[worker_want(s.name)] = functools.partial(plan.worker_spec, s)
+    launched: set[str] = set()
+
+    def launch_wanted() -> None:
+        for want in sorted(demand.wanted() - launched):
+            launched.add(want)
+            if want in extras:  # another stack's slice, or a worker this project lacks
+                stack.launch(extras[want]())
+
     watchdog = Watchdog.launch(owner, stack.id, state_dir) if watched else None
     try:
         stack.ensure_network()
-        for spec in [*plan.service_specs(slices), *workers]:
+        for spec in plan.service_specs(slices):
             stack.launch(spec)
         for name in plan.services:
-            stack.wait(name)
+            stack.wait(name, between=launch_wanted)
         plan.provision(slices, stack.locate, stack.exec_in)
-        stack.wait_all()
+        stack.wait_all(between=launch_wanted)
         watchdog_pid = watchdog.pid() if watchdog is not None else None
         # Recorded before it is handed over: a stack that cannot be recorded (a full or
         # read-only state_dir) is removed, not left running where only prune finds it.
@@ -219,7 +239,7 @@ def _start(
             fingerprint=configuration_fingerprint(config, images),
             images=images,
             credentials=plan.credentials,
-            containers={name: ids[name] for name in plan.services},
+            containers={name: ident for name, ident in ids.items() if not is_worker(name)},
             slices={
                 s.name: SliceState(
                     s.number,

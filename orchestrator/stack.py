@@ -64,6 +64,7 @@ PORT_ATTEMPTS = 3  # a port chosen free may be taken by another process before t
 PORT_TAKEN = re.compile(r"allocated|address already in use|ports are not available", re.I)
 CONFLICT = 409
 STOP_WAIT = 30.0  # bound on waiting for start threads to notice a stop
+BETWEEN_POLL = 0.05  # seconds between a waiting start's looks at what else to launch
 
 
 class DependencyFailed(Cancelled):
@@ -211,22 +212,40 @@ class Stack:
             self._specs[spec.name] = spec
             self._ready[spec.name] = self._pool.submit(self._run, spec, time.monotonic())
 
-    def wait(self, name: str) -> float:
-        """Block until service ``name`` is ready; on failure remove the stack and raise."""
+    def wait(self, name: str, between: Callable[[], None] | None = None) -> float:
+        """Block until service ``name`` is ready; on failure remove the stack and raise.
+
+        ``between`` is called every ``BETWEEN_POLL`` seconds while it waits (it may
+        launch more services).
+        """
+        future = self._ready[name]
         try:
-            return self._ready[name].result()
+            while between is not None and not future.done():
+                between()
+                wait_futures([future], timeout=BETWEEN_POLL)
+            return future.result()
         except BaseException:
             self.stop()
             raise
 
-    def wait_all(self) -> dict[str, float]:
-        """Wait for every launched service; at the first failure, abandon the rest."""
-        pending = set(self._ready.values())
-        while pending:
-            done, pending = wait_futures(pending, return_when=FIRST_EXCEPTION)
-            if any(future.exception() is not None for future in done):
+    def wait_all(self, between: Callable[[], None] | None = None) -> dict[str, float]:
+        """Wait for every launched service; at the first failure, abandon the rest.
+
+        ``between`` is called as in :meth:`wait`, and once more when all are ready:
+        services it launches are waited for too.
+        """
+        timeout = BETWEEN_POLL if between is not None else None
+        while True:
+            if between is not None:
+                between()
+            futures = list(self._ready.values())
+            if any(future.done() and future.exception() is not None for future in futures):
                 self._cancel.set()
                 break
+            pending = [future for future in futures if not future.done()]
+            if not pending:
+                break
+            wait_futures(pending, timeout=timeout, return_when=FIRST_EXCEPTION)
         wait_futures(list(self._ready.values()), timeout=STOP_WAIT)
         failures = [f.exception() for f in self._ready.values() if f.done() and f.exception()]
         if failures:

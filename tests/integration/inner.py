@@ -17,8 +17,10 @@ def inner_command(root: Path, test_file: Path, *args: str) -> list[str]:
 
 
 def inner_environment(state_dir: Path, **extra: str) -> dict[str, str]:
-    """Its own state directory: the inner run's test databases and kept stack are its own."""
-    return {**os.environ, "ORCHESTRATOR_STATE_DIR": str(state_dir), **extra}
+    """Its own state directory: the inner run's test databases and kept stack are its own.
+    A run of its own, too: not an xdist worker of the outer run (whose variables say so)."""
+    outer = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
+    return {**outer, "ORCHESTRATOR_STATE_DIR": str(state_dir), **extra}
 
 
 def write_test(directory: Path, source: str, name: str = "test_inner.py") -> Path:

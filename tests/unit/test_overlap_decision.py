@@ -31,7 +31,7 @@ def project(pytester):
 def test_decision(project, args, expected):
     config = project.parseconfigure("-p", "no:django", "-p", "no:xdist", "-p", "no:asyncio", *args)
 
-    assert may_select_integration(config) is expected
+    assert may_select_integration(config, config.option.markexpr, config.args) is expected
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,58 @@
+"""What a run's processes ask of its stack besides the servers: the browser, workers.
+
+A stack starts with its servers alone. Each process of a run says what its
+selected tests use (a worker container for its slice, the browser) as files in
+the run's directory, since an xdist run's processes are separate programs. A
+start in progress launches each of them as soon as it is asked for, so that it
+boots beside the servers; one asked for after the start is done is started by
+the process that needs it (``Attachment.ensure_worker``, ``ensure_browser``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+BROWSER = "browser"
+
+
+def worker_want(slice_name: str) -> str:
+    """What a process asks for when its tests use its slice's worker."""
+    return f"worker-{slice_name}"
+
+
+class Demand:
+    """The wants of a run: those fixed at creation and those its processes add.
+
+    ``directory`` holds one empty file per want (None: only the fixed ones).
+    """
+
+    def __init__(self, directory: Path | None = None, fixed: Iterable[str] = ()) -> None:
+        self.directory = directory
+        self.fixed = frozenset(fixed)
+
+    def __repr__(self) -> str:
+        return f"Demand({', '.join(sorted(self.wanted())) or 'servers only'})"
+
+    def want(self, *wants: str) -> None:
+        """Ask for ``wants`` (seen by a start in progress in any process of the run)."""
+        if self.directory is None or not wants:
+            return
+        self.directory.mkdir(mode=0o700, exist_ok=True)
+        for want in wants:
+            (self.directory / want).touch()
+
+    def want_browser(self) -> None:
+        self.want(BROWSER)
+
+    def want_worker(self, slice_name: str) -> None:
+        self.want(worker_want(slice_name))
+
+    def wanted(self) -> frozenset[str]:
+        if self.directory is None:
+            return self.fixed
+        try:
+            return self.fixed | frozenset(os.listdir(self.directory))
+        except FileNotFoundError:
+            return self.fixed
