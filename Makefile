@@ -92,6 +92,7 @@ bench: images
 	$(BIN)/python bench/sharing.py
 	$(BIN)/python bench/roles.py
 	$(BIN)/python bench/faults.py
+	$(BIN)/python bench/peers.py
 
 lint: $(STAMP) $(ACTIONLINT)
 	$(BIN)/ruff check .

@@ -64,28 +64,22 @@ def test_browser_third(stack, browser):
 )
 
 
-def records(directory):
+def recorded_run(root, tmp_path, source, *args):
+    """Run ``source`` with ``-m integration`` and ``args``; each process's services as its
+    tests saw them, by record name (``"one-gw0"``...)."""
+    directory = tmp_path / "records"
+    directory.mkdir()
+    test_file = write_test(tmp_path, source.format(records=str(directory)))
+    result = run_inner(root, test_file, tmp_path / "state", "-m", "integration", *args)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     return {path.name: json.loads(path.read_text()) for path in directory.iterdir()}
 
 
 @pytest.mark.timeout(180)
 def test_a_run_of_brokers_only_tests_starts_no_worker_and_no_browser(pytestconfig, tmp_path):
-    directory = tmp_path / "records"
-    directory.mkdir()
-    test_file = write_test(tmp_path, BROKERS_ONLY.format(records=str(directory)))
-    result = run_inner(
-        pytestconfig.rootpath,
-        test_file,
-        tmp_path / "state",
-        "-m",
-        "integration",
-        "-n",
-        "2",
-        "--dist",
-        "loadscope",
+    seen = recorded_run(
+        pytestconfig.rootpath, tmp_path, BROKERS_ONLY, "-n", "2", "--dist", "loadscope"
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    seen = records(directory)
     assert len(seen) == 2, seen
     for name, services in seen.items():
         assert not [s for s in services if s.startswith("worker") or s == "browser"], (
@@ -96,24 +90,12 @@ def test_a_run_of_brokers_only_tests_starts_no_worker_and_no_browser(pytestconfi
 
 @pytest.mark.timeout(180)
 def test_the_worker_and_browser_a_run_needs_boot_beside_the_servers(pytestconfig, tmp_path):
-    directory = tmp_path / "records"
-    directory.mkdir()
-    test_file = write_test(tmp_path, MIXED.format(records=str(directory)))
-    result = run_inner(
-        pytestconfig.rootpath,
-        test_file,
-        tmp_path / "state",
-        "-m",
-        "integration",
-        "-p",
-        "no:xdist",
-        "-p",
-        "no:randomly",
+    seen = recorded_run(
+        pytestconfig.rootpath, tmp_path, MIXED, "-p", "no:xdist", "-p", "no:randomly"
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     # The first test uses the brokers alone, and already finds the worker and the browser
     # the later tests asked for at collection: the start launched them with the servers.
-    assert {"worker-main", "browser"} <= set(records(directory)["brokers-main"])
+    assert {"worker-main", "browser"} <= set(seen["brokers-main"])
 
 
 # Imported with the conftest files, after the plugins and pytest-django's Django set-up.
