@@ -472,6 +472,10 @@ def secrets_of(plan: StackPlan) -> list[str]:
 # ---------------------------------------------------------------------------- the runs
 
 
+class RunFailed(SystemExit):
+    """A measured run failed (its tests, or the command)."""
+
+
 class Bench:
     def __init__(self, work: Path, client: docker.DockerClient, hidden: Sequence[str]) -> None:
         self.work = work
@@ -481,6 +485,7 @@ class Bench:
         self.left: list[str] = []  # containers and networks a run left behind
         self.kept_states: list[dict[str, str]] = []  # kept stacks up now (brought down on failure)
         self.count = 0
+        self.retried: list[str] = []  # runs that failed once (and passed the second time)
 
     def redact(self, text: str) -> str:
         for value in self.hidden:
@@ -491,13 +496,26 @@ class Bench:
         tail = self.redact(
             (completed.stdout or "")[-4000:] + "\n" + (completed.stderr or "")[-2000:]
         )
-        raise SystemExit(f"{what} failed (exit code {completed.returncode}):\n{tail}")
+        raise RunFailed(f"{what} failed (exit code {completed.returncode}):\n{tail}")
 
     def new_dir(self, prefix: str) -> Path:
         self.count += 1
         return Path(tempfile.mkdtemp(dir=self.work, prefix=f"{prefix}-{self.count}-"))
 
     def pytest(
+        self, side: str, tree: str, args: Sequence[str], expected: int, env: dict[str, str]
+    ) -> Run:
+        """One measured run; a run whose tests fail is noted and run once more (the
+        figures are of runs that passed), a second failure ends the bench."""
+        try:
+            return self._measured(side, tree, args, expected, env)
+        except RunFailed as error:
+            failed = [line for line in str(error).splitlines() if line.startswith("FAILED")]
+            self.retried.append(f"{side} {' '.join(args)} {tree}: {'; '.join(failed) or error}")
+            progress(f"  a {side} run failed, run again: {self.retried[-1]}")
+            return self._measured(side, tree, args, expected, env)
+
+    def _measured(
         self, side: str, tree: str, args: Sequence[str], expected: int, env: dict[str, str]
     ) -> Run:
         record = self.new_dir("record")
@@ -873,6 +891,8 @@ def main() -> None:
         finally:
             bench.close()
         report(args.rounds, selected, hand, ours, floors)
+        for line in bench.retried:
+            print(f"run failed once, and passed when run again: {line}")
         if bench.left:
             print(f"left behind by the runs and removed by the bench: {', '.join(bench.left)}")
         else:
