@@ -63,7 +63,7 @@ class Attachment:
                 self._adopt(name, state.containers[name], spec)
             if name not in self.stack.services():
                 self.stack.launch(spec)
-                self.stack.wait(name)
+                self.stack.wait_added(name)
                 state.containers[name] = self.stack.container_ids()[name]
                 self.state_dir.save(state)
 
@@ -115,7 +115,7 @@ class Attachment:
             if spec.name in self.stack.services():
                 self.stack.drop(spec.name)
             self.stack.launch(spec)
-            self.stack.wait(spec.name)
+            self.stack.wait_added(spec.name)
         recorded.worker = self.stack.container_ids()[spec.name]
         recorded.database = database
         recorded.source = source

@@ -148,13 +148,27 @@ class CeleryPing:
         app = Celery("stackyard-probe", broker=self.broker_url(locate), set_as_current=False)
         app.conf.broker_connection_retry_on_startup = False
         app.conf.broker_connection_timeout = ATTEMPT_TIMEOUT
+        connection = app.connection_for_write()
+        # The transport's own (redis-py's on a Redis broker), and kombu's pool closed under
+        # this attempt: the process's tests reset kombu's pools while a worker boots.
+        transient = (
+            amqp.exceptions.AMQPError,
+            OperationalError,
+            OSError,
+            RuntimeError,
+            *connection.connection_errors,
+            *connection.channel_errors,
+        )
         try:
             # Returns as soon as the destination answers; the timeout only bounds a miss.
-            replies = app.control.ping(destination=[self.destination], timeout=0.2)
-        except (amqp.exceptions.AMQPError, OperationalError) as error:
+            replies = app.control.ping(
+                destination=[self.destination], timeout=0.2, connection=connection
+            )
+        except transient as error:
             # e.g. the worker's vhost is created a moment after the broker is up
             raise NotReadyYet(f"{type(error).__name__}: {error}") from None
         finally:
+            connection.release()
             app.close()
         if not any(self.destination in reply for reply in replies):
             raise NotReadyYet(f"no pong from {self.destination}")

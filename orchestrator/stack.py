@@ -228,6 +228,15 @@ class Stack:
             self.stop()
             raise
 
+    def wait_added(self, name: str) -> float:
+        """Block until ``name``, launched into a running stack, is ready; on failure remove
+        that service alone (the others serve other processes) and raise."""
+        try:
+            return self._ready[name].result()
+        except BaseException:
+            self.drop(name)
+            raise
+
     def wait_all(self, between: Callable[[], None] | None = None) -> dict[str, float]:
         """Wait for every launched service; at the first failure, abandon the rest.
 

@@ -64,3 +64,18 @@ def test_a_failure_while_waiting_is_raised():
     stack.stop = lambda: None  # no engine to remove anything from
     with pytest.raises(RuntimeError, match="rabbitmq exited"):
         stack.wait_all(between=lambda: None)
+
+
+def test_a_service_added_to_a_running_stack_that_fails_is_removed_alone():
+    """A worker or browser started on demand serves one process: its failure must not
+    remove the servers the run's other processes use."""
+    failed: Future = Future()
+    failed.set_exception(RuntimeError("worker exited"))
+    ready: Future = Future()
+    ready.set_result(0.5)
+    stack = stack_waiting_on({"redis": ready, "worker-gw0": failed})
+    stack._specs.update({"redis": object(), "worker-gw0": object()})
+    stack.stop = lambda: pytest.fail("the whole stack was removed")
+    with pytest.raises(RuntimeError, match="worker exited"):
+        stack.wait_added("worker-gw0")
+    assert stack.services() == ["redis"]
