@@ -54,7 +54,12 @@ class TestAClassOfBrowserTests:
 
 
 class TestAnotherClass:
-    def test_it_reuses_the_process_session_clean(self, channels_live_server, browser):
-        # One session per process for classes and functions alike (~0.4 s each saved).
-        assert browser.session_id == SESSIONS["class"] == SESSIONS["functions"]
+    def test_it_reuses_the_process_session_clean(self, channels_live_server, browser, request):
+        # One session per process for classes and functions alike (~0.4 s each saved);
+        # --dist loadscope may run this class in another process than the tests above.
+        shared = request.getfixturevalue("_shared_browser_sessions")
+        assert browser in shared.sessions.values()
+        for earlier in ("class", "functions"):
+            if earlier in SESSIONS:  # ran in this process
+                assert browser.session_id == SESSIONS[earlier]
         assert traces(browser, channels_live_server.url) == CLEAN
