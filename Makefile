@@ -37,7 +37,7 @@ help:
 	@echo "make durations          refresh .test_durations, which balances SHARD=K/N"
 	@echo "make engine             make sure a Docker engine answers (installs one as root on Debian)"
 	@echo "make images             build the service images (a no-op when nothing changed)"
-	@echo "make bench              start-up, round-trip, sharing, overlap, role benchmarks and fault probes"
+	@echo "make bench              start-up, round-trip, sharing, overlap, role, fault and peer benchmarks"
 	@echo "make lint               ruff, mypy (strict on orchestrator/), shellcheck, actionlint"
 	@echo "make lock               refresh constraints.txt from the current virtualenv"
 	@echo "make clean              remove the virtualenv and caches"
