@@ -128,7 +128,7 @@ def cold_start(
             stack.launch(spec)
         for name in plan.services:
             stack.wait(name)
-        plan.provision(slices, stack.locate, stack.exec_in)
+        plan.provision(slices, stack.locate, stack.exec_in, stack.services())
         stack.wait_all()
         ready = time.perf_counter() - began
         return ready, dict(stack.timings), slice_resets(plan, stack)

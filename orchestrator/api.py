@@ -253,7 +253,12 @@ class StackSlice:
         )
 
     def database(self) -> dict[str, Any]:
-        """The ``DATABASES`` entry of the slice's test database, as this process reaches it."""
+        """The ``DATABASES`` entry of the slice's test database, as this process reaches it
+        (the stack's database server started if it is not yet)."""
+        if not self.endpoints.database_url:
+            self.attachment.ensure_database()
+            attachment = self.attachment
+            self.endpoints = attachment.plan.endpoints(attachment.stack.locate, self.slice)
         return database_settings(self.endpoints.database_url)
 
     def container(self, service: str) -> Any:

@@ -38,6 +38,14 @@ class Attachment:
     def kept(self) -> bool:
         return self.stack.kept
 
+    def ensure_database(self) -> None:
+        """Have the stack's database server running, if it has one (started on demand,
+        once for the stack)."""
+        name = self.plan.database_server
+        if name is None or self.stack.ready(name):
+            return
+        self.ensure_service(name, self.plan.service_spec(name))
+
     def ensure_browser(self) -> None:
         """Have the stack's browser running (headed when the stack is), started once."""
         self.ensure_service(BROWSER, self.plan.browser_spec(self.headed))
@@ -74,7 +82,12 @@ class Attachment:
             recorded = state.slices.get(name)
             if recorded is None:
                 number = 1 + max((s.number for s in state.slices.values()), default=0)
-                self.plan.provision([Slice(name, number)], self.stack.locate, self.stack.exec_in)
+                self.plan.provision(
+                    [Slice(name, number)],
+                    self.stack.locate,
+                    self.stack.exec_in,
+                    self.stack.services(),
+                )
                 recorded = SliceState(number)
                 state.slices[name] = recorded
                 self.state_dir.save(state)
@@ -96,6 +109,8 @@ class Attachment:
 
     def _ensure_worker(self, slice_: Slice, recorded: SliceState) -> None:
         spec = self.plan.worker_spec(slice_)
+        if self.plan.database_server in spec.depends_on:
+            self.ensure_database()
         database = self.plan.internal_endpoints(slice_).database_url
         source = source_fingerprint(self.plan.config.path("worker.source"))
         usable = (

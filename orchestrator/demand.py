@@ -1,11 +1,13 @@
-"""What a run's processes ask of its stack besides the servers: the browser, workers.
+"""What a run's processes ask of its stack besides its brokers: the database, browser, workers.
 
-A stack starts with its servers alone. Each process of a run says what its
-selected tests use (a worker container for its slice, the browser) as files in
+A stack starts with its brokers alone. Each process of a run says what its
+selected tests use (the database server, a worker container for its slice, the
+browser) as files in
 the run's directory, since an xdist run's processes are separate programs. A
 start in progress launches each of them as soon as it is asked for, so that it
 boots beside the servers; one asked for after the start is done is started by
-the process that needs it (``Attachment.ensure_worker``, ``ensure_browser``).
+the process that needs it (``Attachment.ensure_database``, ``ensure_worker``,
+``ensure_browser``). A worker needs the database: asking for one asks for both.
 """
 
 from __future__ import annotations
@@ -15,11 +17,22 @@ from collections.abc import Iterable
 from pathlib import Path
 
 BROWSER = "browser"
+DATABASE = "database"  # the stack's own database server (PostgreSQL), when it runs one
+WORKER_PREFIX = "worker-"
 
 
 def worker_want(slice_name: str) -> str:
     """What a process asks for when its tests use its slice's worker."""
-    return f"worker-{slice_name}"
+    return f"{WORKER_PREFIX}{slice_name}"
+
+
+def launch_order(wants: Iterable[str]) -> list[str]:
+    """``wants`` with what they imply (a worker: the database), in the order to launch
+    them: the database before the workers that depend on it."""
+    wanted = set(wants)
+    if any(want.startswith(WORKER_PREFIX) for want in wanted):
+        wanted.add(DATABASE)
+    return sorted(wanted, key=lambda want: (want != DATABASE, want))
 
 
 class Demand:
@@ -42,6 +55,9 @@ class Demand:
         self.directory.mkdir(mode=0o700, exist_ok=True)
         for want in wants:
             (self.directory / want).touch()
+
+    def want_database(self) -> None:
+        self.want(DATABASE)
 
     def want_browser(self) -> None:
         self.want(BROWSER)

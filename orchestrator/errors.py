@@ -15,6 +15,10 @@ class EngineUnavailable(OrchestratorError):
     """No Docker engine answers."""
 
 
+class NotStarted(OrchestratorError):
+    """A service of the stack that is started on demand has not been started yet."""
+
+
 class ImageError(OrchestratorError):
     """An image could not be found, pulled or built."""
 

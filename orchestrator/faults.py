@@ -67,6 +67,8 @@ class Faults:
                     "stackyard causes faults only on the containers it runs"
                 )
             target = binding.service
+        if target == self.attachment.plan.database_server:
+            self.attachment.ensure_database()  # started on demand: maybe not yet
         servers = [s for s in self.attachment.stack.services() if not is_worker(s)]
         if target not in servers:
             raise OrchestratorError(

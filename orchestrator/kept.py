@@ -21,7 +21,7 @@ from docker.errors import NotFound
 
 from orchestrator.attachment import Attachment
 from orchestrator.config import Config
-from orchestrator.demand import BROWSER, Demand, worker_want
+from orchestrator.demand import BROWSER, DATABASE, Demand, worker_want
 from orchestrator.engine import (
     LABEL_HOST,
     LABEL_KEPT,
@@ -76,7 +76,7 @@ def up(
     names = slice_names(workers)
     state_dir = kept_dir(config).path
     # Launched while the servers boot (a headed browser replaces the headless one below).
-    demand = Demand(fixed=[*([] if headed else [BROWSER]), *map(worker_want, names)])
+    demand = Demand(fixed=[DATABASE, *([] if headed else [BROWSER]), *map(worker_want, names)])
     attachment = open_stack(
         client, config, state_dir, KEPT, keep=True, log=log, slices=names, demand=demand
     )
@@ -189,6 +189,7 @@ def _duration(seconds: float) -> str:
 def environment(attachment: Attachment, slice_name: str) -> dict[str, str]:
     """What a shell, the app or a debugger needs to use one slice of the kept stack."""
     slice_ = attachment.ensure_slice(slice_name)
+    attachment.ensure_database()  # a stack a run kept may not have started it
     return attachment.plan.endpoints(attachment.stack.locate, slice_).as_env()
 
 

@@ -32,7 +32,7 @@ from docker.errors import DockerException, NotFound
 
 from orchestrator.attachment import Attachment
 from orchestrator.config import Config, database_dir
-from orchestrator.demand import BROWSER, Demand, worker_want
+from orchestrator.demand import BROWSER, DATABASE, Demand, launch_order, worker_want
 from orchestrator.errors import OrchestratorError
 from orchestrator.fingerprints import configuration_fingerprint, source_fingerprint
 from orchestrator.images import ImageBuilder, stack_services
@@ -194,8 +194,9 @@ def _start(
     """Start a stack and record it; ``watched``: with a watchdog that removes it if the
     owner dies, launched together with the containers so that no moment is unguarded.
 
-    The servers are launched first; until every container is ready, what ``demand``
-    asks for (the browser, the slices' workers) is launched as it is asked for."""
+    The servers are launched first, except the database server; until every container
+    is ready, what ``demand`` asks for (the database server, the browser, the slices'
+    workers) is launched as it is asked for."""
     reports = ImageBuilder(client, config, log).ensure(stack_services(config))
     if gate is not None:
         gate.launch()
@@ -207,25 +208,28 @@ def _start(
         with unwritable(database_dir(config)):
             database_dir(config).mkdir(parents=True, exist_ok=True, mode=0o700)
     extras: dict[str, Callable[[], ServiceSpec]] = {BROWSER: plan.browser_spec}
+    if plan.database_server is not None:
+        extras[DATABASE] = functools.partial(plan.service_spec, plan.database_server, slices)
     if plan.has_worker:  # a project without Celery runs no workers
         for s in slices:
             extras[worker_want(s.name)] = functools.partial(plan.worker_spec, s)
     launched: set[str] = set()
 
     def launch_wanted() -> None:
-        for want in sorted(demand.wanted() - launched):
-            launched.add(want)
-            if want in extras:  # another stack's slice, or a worker this project lacks
-                stack.launch(extras[want]())
+        for want in launch_order(demand.wanted()):
+            if want not in launched:
+                launched.add(want)
+                if want in extras:  # another stack's slice, or a worker this project lacks
+                    stack.launch(extras[want]())
 
     watchdog = Watchdog.launch(owner, stack.id, state_dir) if watched else None
     try:
         stack.ensure_network()
-        for spec in plan.service_specs(slices):
+        for spec in plan.eager_specs(slices):
             stack.launch(spec)
-        for name in plan.services:
+        for name in plan.eager_services:
             stack.wait(name, between=launch_wanted)
-        plan.provision(slices, stack.locate, stack.exec_in)
+        plan.provision(slices, stack.locate, stack.exec_in, plan.eager_services)
         stack.wait_all(between=launch_wanted)
         watchdog_pid = watchdog.pid() if watchdog is not None else None
         # Recorded before it is handed over: a stack that cannot be recorded (a full or

@@ -9,13 +9,13 @@ slice's :class:`Endpoints`: one URL per role, as the test process reaches them
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.config import Config, database_dir, worker_settings_module
 from orchestrator.django_settings import celery_environment, container_environment
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, NotStarted
 from orchestrator.images import shipped_recipes
 from orchestrator.probes import Locate
 from orchestrator.roles import Binding, bindings
@@ -48,7 +48,8 @@ class Endpoints:
     """One slice's URL per role, as one process (host or container) reaches them.
 
     ``cache_url`` is '' when the cache role is not bound. ``database_url`` is a
-    ``sqlite:///path`` file or a ``postgres://`` database: the slice's test database.
+    ``sqlite:///path`` file or a ``postgres://`` database: the slice's test database
+    ('' from the test process while the stack's database server is not started).
     """
 
     broker_url: str = field(repr=False)
@@ -114,12 +115,30 @@ class StackPlan:
         return sorted({b.service for b in self.bindings.values() if b.managed})
 
     @property
+    def database_server(self) -> str | None:
+        """The server started only when a test or worker needs it: the stack's own
+        database server (no other role uses it), or None (SQLite, a server by URL)."""
+        binding = self.bindings["database"]
+        if not binding.managed:
+            return None
+        others = [b for role, b in self.bindings.items() if role != "database"]
+        return None if any(b.service == binding.service for b in others) else binding.service
+
+    @property
+    def eager_services(self) -> list[str]:
+        """The servers a start launches at once (the database server waits to be wanted)."""
+        return [name for name in self.services if name != self.database_server]
+
+    @property
     def has_worker(self) -> bool:
         return bool(self.config["worker.app"])
 
     def service_specs(self, slices: Sequence[Slice] = ()) -> list[ServiceSpec]:
         """The stack's servers; namespaces of ``slices`` are made at boot where a service can."""
         return [self.service_spec(name, slices) for name in self.services]
+
+    def eager_specs(self, slices: Sequence[Slice] = ()) -> list[ServiceSpec]:
+        return [self.service_spec(name, slices) for name in self.eager_services]
 
     def service_spec(self, name: str, slices: Sequence[Slice] = ()) -> ServiceSpec:
         service = SERVICES[name]
@@ -150,7 +169,14 @@ class StackPlan:
         return self._endpoints(None, slice_)
 
     def _endpoints(self, locate: Locate | None, slice_: Slice) -> Endpoints:
-        urls = {role: MaskedURL(self._url(role, locate, slice_)) for role in self.bindings}
+        urls = {}
+        for role in self.bindings:
+            try:
+                urls[role] = MaskedURL(self._url(role, locate, slice_))
+            except NotStarted:
+                if role != "database":
+                    raise
+                urls[role] = MaskedURL("")  # the database server starts when a test needs it
         details = {
             role: SERVICES[b.service].details(role, slice_)
             for role, b in self.bindings.items()
@@ -174,10 +200,15 @@ class StackPlan:
             return ""
         return SERVICES[binding.service].url(role, self.server(binding, locate), slice_)
 
-    def servers(self, locate: Locate) -> list[tuple[Binding, Server]]:
-        """Each distinct server the roles use (several roles may share one)."""
+    def servers(
+        self, locate: Locate, started: Collection[str] | None = None
+    ) -> list[tuple[Binding, Server]]:
+        """Each distinct server the roles use (several roles may share one); of the
+        stack's own, only those ``started`` (all when None)."""
         seen: dict[tuple[str, str], tuple[Binding, Server]] = {}
         for binding in self.bindings.values():
+            if binding.managed and started is not None and binding.service not in started:
+                continue
             if not binding.local:
                 seen.setdefault(
                     (binding.service, binding.url), (binding, self.server(binding, locate))
@@ -185,10 +216,15 @@ class StackPlan:
         return list(seen.values())
 
     def provision(
-        self, slices: Sequence[Slice], locate: Locate, run_in: Callable[[str], Exec]
+        self,
+        slices: Sequence[Slice],
+        locate: Locate,
+        run_in: Callable[[str], Exec],
+        started: Collection[str],
     ) -> None:
-        """Make the slices' namespaces on every server (vhosts on RabbitMQ...)."""
-        for binding, server in self.servers(locate):
+        """Make the slices' namespaces (vhosts on RabbitMQ...) on every server the stack
+        does not run and on those of its own that are ``started``."""
+        for binding, server in self.servers(locate, started):
             run = run_in(binding.service) if binding.managed else None
             SERVICES[binding.service].provision(server, slices, run)
 

@@ -47,7 +47,7 @@ from orchestrator.engine import (
     THREAD_PREFIX,
     published_host,
 )
-from orchestrator.errors import OrchestratorError, ServiceNotReady
+from orchestrator.errors import NotStarted, OrchestratorError, ServiceNotReady
 from orchestrator.probes import NotReadyYet
 from orchestrator.spec import ServiceSpec
 from orchestrator.waiting import (
@@ -267,6 +267,8 @@ class Stack:
         """(host, published port) at which this process reaches ``port`` of ``service``."""
         key = (service, port)
         if key not in self._ports:
+            if service not in self._containers:
+                raise NotStarted(f"service {service!r} of stack {self.id} is not started")
             container = self.container(service)
             container.reload()
             bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
@@ -304,6 +306,11 @@ class Stack:
 
     def services(self) -> list[str]:
         return list(self._specs)
+
+    def ready(self, name: str) -> bool:
+        """Whether ``name`` was launched (or adopted) and is ready."""
+        future = self._ready.get(name)
+        return future is not None and future.done() and future.exception() is None
 
     def stop(self) -> None:
         """Remove every container and the network this stack created. Idempotent."""

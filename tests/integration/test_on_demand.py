@@ -1,5 +1,5 @@
-"""A run starts what its selected tests use: no worker or browser nobody asked for, and
-what is asked for launched beside the servers, not after them."""
+"""A run starts what its selected tests use: no database server, worker or browser nobody
+asked for, and what is asked for launched beside the servers, not after them."""
 
 import json
 
@@ -82,9 +82,8 @@ def test_a_run_of_brokers_only_tests_starts_no_worker_and_no_browser(pytestconfi
     )
     assert len(seen) == 2, seen
     for name, services in seen.items():
-        assert not [s for s in services if s.startswith("worker") or s == "browser"], (
-            f"{name}: the run started containers no selected test uses: {services}"
-        )
+        unused = [s for s in services if s.startswith("worker") or s in ("browser", "postgres")]
+        assert not unused, f"{name}: the run started containers no selected test uses: {services}"
         assert "rabbitmq" in services, services
 
 
@@ -93,9 +92,47 @@ def test_the_worker_and_browser_a_run_needs_boot_beside_the_servers(pytestconfig
     seen = recorded_run(
         pytestconfig.rootpath, tmp_path, MIXED, "-p", "no:xdist", "-p", "no:randomly"
     )
-    # The first test uses the brokers alone, and already finds the worker and the browser
-    # the later tests asked for at collection: the start launched them with the servers.
-    assert {"worker-main", "browser"} <= set(seen["brokers-main"])
+    # The first test uses the brokers alone, and already finds the worker, its database
+    # server and the browser the later tests asked for at collection: the start launched
+    # them with the servers.
+    assert {"postgres", "worker-main", "browser"} <= set(seen["brokers-main"])
+
+
+LATE_DATABASE = (
+    RECORDING
+    + """
+
+def test_brokers(stack, broker_url):
+    record(stack, "before")
+
+
+def test_database_asked_for_while_running(stack):
+    import psycopg
+
+    database = stack.database()  # no test asked for it at collection
+    record(stack, "after")
+    with psycopg.connect(
+        host=database["HOST"],
+        port=database["PORT"],
+        user=database["USER"],
+        password=database["PASSWORD"],
+        dbname="postgres",
+        connect_timeout=10,
+    ) as connection:
+        assert connection.execute("SELECT 1").fetchone() == (1,)
+"""
+)
+
+
+@pytest.mark.timeout(180)
+def test_a_database_server_nobody_asked_for_at_collection_starts_when_a_test_needs_it(
+    pytestconfig, tmp_path
+):
+    seen = recorded_run(
+        pytestconfig.rootpath, tmp_path, LATE_DATABASE, "-p", "no:xdist", "-p", "no:randomly"
+    )
+    assert "postgres" not in seen["before-main"], seen
+    assert "postgres" in seen["after-main"], seen
 
 
 # Imported with the conftest files, after the plugins and pytest-django's Django set-up.

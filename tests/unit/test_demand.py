@@ -6,7 +6,7 @@ from concurrent.futures import Future
 
 import pytest
 
-from orchestrator.demand import BROWSER, Demand, worker_want
+from orchestrator.demand import BROWSER, DATABASE, Demand, launch_order, worker_want
 from orchestrator.stack import Stack
 
 
@@ -26,6 +26,16 @@ def test_without_a_directory_only_the_fixed_wants_count():
     demand = Demand(fixed=["x"])
     demand.want_browser()
     assert demand.wanted() == {"x"}
+
+
+def test_a_worker_brings_the_database_and_is_launched_after_it():
+    assert launch_order([worker_want("gw1"), BROWSER, worker_want("gw0")]) == [
+        DATABASE,
+        BROWSER,
+        worker_want("gw0"),
+        worker_want("gw1"),
+    ]
+    assert launch_order([BROWSER]) == [BROWSER]  # no worker: no database
 
 
 def ready_after(event: threading.Event, value: float = 1.0) -> Future:

@@ -24,7 +24,9 @@ def faults_on(services):
     stack._lock, stack._stops_expected, stack._cancel = threading.Lock(), set(), threading.Event()
     stack._specs = dict.fromkeys(services)
     stack._containers = {name: StoppedContainer() for name in services}
-    attachment = SimpleNamespace(stack=stack, plan=SimpleNamespace(bindings={}))
+    attachment = SimpleNamespace(
+        stack=stack, plan=SimpleNamespace(bindings={}, database_server=None)
+    )
     return Faults(attachment, Slice("gw0", 1))
 
 

@@ -40,6 +40,22 @@ def test_a_redis_broker_stack_has_no_rabbitmq_at_all(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("table", "server"),
+    [
+        ('database = "postgres"', "postgres"),
+        ('database = "sqlite"', None),
+        ('database = "postgres://app:pw@db.ci:5432/app"', None),  # the project's own
+    ],
+)
+def test_only_the_stacks_own_database_server_waits_to_be_wanted(tmp_path, table, server):
+    plan = StackPlan(_config(tmp_path, table), {}, generate_credentials())
+
+    assert plan.database_server == server
+    assert "postgres" not in plan.eager_services
+    assert "rabbitmq" in plan.eager_services
+
+
+@pytest.mark.parametrize(
     ("table", "expected"),
     [
         ('broker = "kafka"', "broker = 'kafka': expected 'rabbitmq' or 'redis', or the URL"),
