@@ -35,6 +35,7 @@ DATABASE_DIR = "db"
 # Keys naming a path in the project, and whether it is a file or a directory.
 PATH_KEYS = {
     "state_dir": "state",
+    "image_cache": "state",
     "worker.source": "dir",
     "worker.requirements": "file",
     "worker.constraints": "file",
@@ -61,6 +62,11 @@ KEYS: dict[str, Key] = {
         IMAGE_MODES,
     ),
     "base_image": Key("str", "debian:bookworm-slim", "base of every image built from a recipe"),
+    "image_cache": Key(
+        "str",
+        "",
+        "directory of saved images: loaded instead of building, built ones saved ('' = none)",
+    ),
     "startup_timeout": Key("float", 60.0, "seconds a service may take to become ready"),
     "state_dir": Key(
         "str", ".stackyard", "kept stack's state and the integration test databases (untracked)"

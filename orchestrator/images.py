@@ -17,7 +17,9 @@ input (Dockerfile directory, base image id; for the worker also its Python,
 requirements, constraints and pip index settings), so an unchanged image is found
 by its tag and never rebuilt. When the base image can be neither found nor pulled
 (no registry), a Debian base is made offline with debootstrap from the machine's
-own apt mirror.
+own apt mirror. With ``image_cache`` set, what would be built or debootstrapped is
+loaded from that directory when it is there, and saved in it when it is built
+(:mod:`orchestrator.image_cache`).
 
 The worker runs the test process's Python minor version (``worker.python``
 overrides it) on a base that has it: ``python:X.Y-slim`` in registry mode when
@@ -55,6 +57,7 @@ from orchestrator.debian import (
 )
 from orchestrator.engine import LABEL_INPUTS, LABEL_MANAGED, LABEL_SERVICE, THREAD_PREFIX
 from orchestrator.errors import ImageError
+from orchestrator.image_cache import ImageCache
 from orchestrator.pip_inputs import PipFiles, PipIndex, read_pip_config, redacted
 from orchestrator.roles import bindings
 from orchestrator.services import SERVICES as REGISTRY
@@ -106,7 +109,8 @@ def shipped_recipes() -> Path:
 
 @dataclass(frozen=True)
 class ImageReport:
-    """What was done to have one service's image: ``present``, ``pulled`` or ``built``."""
+    """What was done to have one service's image: ``present``, ``pulled``, ``loaded``
+    (from the image cache) or ``built``."""
 
     service: str
     reference: str
@@ -135,6 +139,8 @@ class ImageBuilder:
         self._base: str | None = None
         self._worker_base: str | None = None
         self._pip_index: PipIndex | None = None
+        directory = config.path("image_cache") if config["image_cache"] else None
+        self.cache = ImageCache(client, directory, log)
 
     def ensure(self, services: Iterable[str] = SERVICES) -> dict[str, ImageReport]:
         """Make every service's image available; return what was done for each."""
@@ -217,11 +223,14 @@ class ImageBuilder:
         reference = self.reference(service)
         if self._exists(reference):
             return ImageReport(service, reference, "present", time.monotonic() - started)
+        if self.cache.load(reference):
+            return ImageReport(service, reference, "loaded", time.monotonic() - started)
         self.log(
             f"building {reference} from {self._recipe_dir(service)} on {self._base_for(service)}"
         )
         with self._build_context(service) as context:
             self._build(context, reference, service)
+        self.cache.save(reference)
         seconds = time.monotonic() - started
         self.log(f"built {reference} in {seconds:.1f}s")
         return ImageReport(service, reference, "built", seconds)
@@ -235,8 +244,11 @@ class ImageBuilder:
             self._pull(configured)
             return configured
         except ImageError as error:
+            if self.cache.load(OFFLINE_BASE):
+                return OFFLINE_BASE
             self.log(f"{error}; making {OFFLINE_BASE} offline with debootstrap")
         make_debian_base(self.client, OFFLINE_BASE, self.log)
+        self.cache.save(OFFLINE_BASE)
         return OFFLINE_BASE
 
     def _resolve_worker_base(self) -> str:
@@ -259,8 +271,11 @@ class ImageBuilder:
                 pull_errors.append(str(error))
         if not suite:
             raise no_base_error(version, mode, pull_errors)
+        if self.cache.load(offline):
+            return offline
         self.log(f"making {offline} (Python {version_text(version)}) with debootstrap")
         make_debian_base(self.client, offline, self.log, suite=suite)
+        self.cache.save(offline)
         return offline
 
     def _present_or_pulled(self, reference: str, service: str) -> str:

@@ -130,3 +130,48 @@ def test_shell_scripts_pass_shellcheck(tmp_path):
             timeout=60,
         )
         assert completed.returncode == 0, completed.stdout
+
+
+def job_steps(workflow: dict, job: str) -> list[dict]:
+    return workflow["jobs"][job]["steps"]
+
+
+def test_the_integration_jobs_carry_the_images_in_the_cache_that_stackyard_reads():
+    workflow = load(REUSABLE)
+    found = job_steps(workflow, "integration")
+    (restore,) = [step for step in found if step.get("uses", "").startswith("actions/cache@")]
+    (run,) = [step for step in found if step.get("run") == "make test-integration"]
+
+    # The cache's directory is the one the test run loads images from and saves them in.
+    cached = re.fullmatch(r"\$\{\{ ([\w.]+) \}\}/stackyard-images", restore["with"]["path"])
+    assert cached is not None, restore["with"]["path"]
+    read = run["env"]["ORCHESTRATOR_IMAGE_CACHE"]
+    assert f"format('{{0}}/stackyard-images', {cached.group(1)})" in read
+    assert found.index(restore) < found.index(run)
+    assert restore["if"] == "inputs.image-cache"
+    # The key changes with every input of the images the caller's tree holds, and with
+    # what the images are built for; an older key's copy is restored when none matches.
+    key, prefix = restore["with"]["key"], restore["with"]["restore-keys"].strip()
+    assert key.startswith(prefix)
+    for part in ("runner.os", "runner.arch", "inputs.python-version", "inputs.image-mode"):
+        assert part in prefix
+    hashed = re.search(r"hashFiles\((.*)\)", key.removeprefix(prefix))
+    assert hashed is not None
+    patterns = re.findall(r"'([^']+)'", hashed.group(1))
+    assert {"pyproject.toml", "**/requirements*.txt", "**/constraints*.txt", "docker/**"} <= set(
+        patterns
+    )
+
+
+@pytest.mark.parametrize("job", ["fast", "integration"])
+def test_pip_downloads_are_cached_by_the_files_the_caller_names(job):
+    workflow = load(REUSABLE)
+    (setup,) = [
+        step
+        for step in job_steps(workflow, job)
+        if step.get("uses", "").startswith("actions/setup-python@")
+    ]
+
+    assert setup["with"]["cache"] == "${{ inputs.pip-cache != '' && 'pip' || '' }}"
+    assert setup["with"]["cache-dependency-path"] == "${{ inputs.pip-cache }}"
+    assert workflow["on"]["workflow_call"]["inputs"]["pip-cache"]["default"] == "pyproject.toml"
