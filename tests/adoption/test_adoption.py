@@ -21,6 +21,7 @@ by the other layers.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,14 @@ QUICK_START = (
     'pytest -m "not integration"',
     "pytest -m integration -n 2 --dist loadscope",
 )
+# Then the same project's unittest-style class through Django's own runner (the README's
+# "Django's own test runner"), its output on stdout for the check.
+DJANGO_RUNNER = (
+    "python manage.py test tests/integration --pattern test_payment_page.py "
+    "--settings config.settings.test --testrunner fixtures.django_runner.StackyardTestRunner "
+    "2>&1"
+)
+COMMANDS = (*QUICK_START, DJANGO_RUNNER)
 # The project's runtime dependencies (pyproject.toml) and, per leg, what is pinned.
 OLDEST = (
     "Django==5.2.*",
@@ -88,7 +97,7 @@ def _files(root: Path) -> set[str]:
 
 def _check(project: Path, outputs: list[str], before: set[str]) -> None:
     __tracebackhide__ = True
-    init, fast, integration = outputs
+    init, fast, integration, django_runner = outputs
     for inferred in ("config.settings.test", "config.workers:queue_app", "settlements", "src"):
         assert inferred in init, init
     table = tomllib.loads((project / "pyproject.toml").read_text())["tool"]
@@ -98,6 +107,9 @@ def _check(project: Path, outputs: list[str], before: set[str]) -> None:
     assert "2 passed" in fast.splitlines()[-1], fast[-3000:]
     assert "6 passed" in integration.splitlines()[-1], integration[-3000:]
     assert " error" not in integration.splitlines()[-1], integration[-3000:]
+    # manage.py test: the class ran on a stack of its own, removed at the end.
+    assert re.search(r"^Ran 1 test in .*\n\nOK", django_runner, re.M), django_runner[-3000:]
+    assert "[stackyard] stack removed" in django_runner, django_runner[-3000:]
     # Nothing created in the project's tree but the state directory (and caches).
     assert _files(project) == before, _files(project) ^ before
 
@@ -116,7 +128,7 @@ def test_a_new_project_adopts_stackyard_on_python_311(wheel: Path, project: Path
     before, containers = _files(project), _stackyard_containers()
     leg = Leg(python=sys.executable, pins=OLDEST)
 
-    outputs = run_leg(leg, wheel, project, QUICK_START)
+    outputs = run_leg(leg, wheel, project, COMMANDS)
 
     _check(project, outputs, before | {"constraints.txt"})
     assert _stackyard_containers() <= containers, "containers left behind"
@@ -130,7 +142,7 @@ def test_a_new_project_adopts_stackyard_on_python_313(wheel: Path, project: Path
     before, containers = _files(project), _stackyard_containers()
     leg = Leg(python="python3.13", container_suite="trixie")
 
-    outputs = run_leg(leg, wheel, project, QUICK_START)
+    outputs = run_leg(leg, wheel, project, COMMANDS)
 
     _check(project, outputs, before)
     assert _stackyard_containers() <= containers, "containers left behind"

@@ -32,8 +32,15 @@ def write_test(directory: Path, source: str, name: str = "test_inner.py") -> Pat
 def run_inner(
     root: Path, test_file: Path, state_dir: Path, *args: str, **extra_env: str
 ) -> subprocess.CompletedProcess[str]:
+    return run_in_project(inner_command(root, test_file, *args), root, state_dir, **extra_env)
+
+
+def run_in_project(
+    command: list[str], root: Path, state_dir: Path, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    """``command`` in the project's directory, bounded, with the inner environment."""
     return subprocess.run(
-        inner_command(root, test_file, *args),
+        command,
         cwd=root,
         env=inner_environment(state_dir, **extra_env),
         capture_output=True,
