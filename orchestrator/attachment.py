@@ -117,6 +117,8 @@ class Attachment:
             recorded.worker is not None
             and recorded.database == database
             and self._adopt(spec.name, recorded.worker, spec)
+            # A remote engine's worker holds a copy of the source: a new one copies it anew.
+            and (self.stack.local or recorded.source == source)
         )
         if usable and recorded.source != source:
             self.stack.log(f"worker {slice_.name}: project source changed; restarting it")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 from urllib.parse import urlsplit
 
 import docker
@@ -39,14 +40,71 @@ ENGINE_HINT = (
 )
 
 
+# Host names of this machine in an engine's address: such an engine is local.
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+# Where a remote engine publishes ports: an address the test machine can reach.
+REMOTE_PUBLISH_ADDRESS = "0.0.0.0"
+
+
+def _context() -> Any:
+    """The Docker context in use when DOCKER_HOST is not set (DOCKER_CONTEXT, else the
+    client configuration's current one), or None for the default socket."""
+    if os.environ.get("DOCKER_HOST"):
+        return None
+    from docker.context import ContextAPI
+
+    try:  # None: DOCKER_CONTEXT, else the configuration's currentContext
+        context = ContextAPI.get_context(os.environ.get("DOCKER_CONTEXT") or None)
+    except DockerException:
+        return None
+    if context is None or context.name == "default" or not context.Host:
+        return None
+    return context
+
+
+def engine_url() -> str:
+    """The engine's address: DOCKER_HOST, else the Docker context's ('' = the default socket)."""
+    context = _context()
+    return str(context.Host) if context is not None else os.environ.get("DOCKER_HOST", "")
+
+
+def engine_is_local() -> bool:
+    """Whether the engine runs where this process does (a socket, or loopback): then the
+    project's files are mounted into containers and ports published on 127.0.0.1;
+    otherwise files are copied in and ports published on every interface there."""
+    url = engine_url()
+    if not url or url.startswith(("unix://", "npipe://")):
+        return True
+    return (urlsplit(url).hostname or "") in LOOPBACK_NAMES
+
+
 def connect(timeout: float = 120) -> docker.DockerClient:
-    """A client of the engine DOCKER_HOST (or the default socket) names, checked with a ping."""
+    """A client of the engine DOCKER_HOST or the Docker context names (or the default
+    socket), checked with a ping."""
     try:
-        client = docker.from_env(timeout=int(timeout))
+        context = _context()
+        if context is not None:
+            client = docker.DockerClient(
+                base_url=context.Host, tls=context.TLSConfig or False, timeout=int(timeout)
+            )
+        else:
+            client = docker.from_env(timeout=int(timeout))
         client.ping()
     except DockerException as error:
         raise EngineUnavailable(f"no Docker engine answers ({error}); {ENGINE_HINT}") from None
     return client
+
+
+def address_towards(engine_host: str) -> str:
+    """The address of this machine that a remote engine's containers reach it at: the
+    one this machine sends from towards the engine (``ORCHESTRATOR_HOST_ADDRESS`` says
+    it when routing does not, behind NAT)."""
+    configured = os.environ.get("ORCHESTRATOR_HOST_ADDRESS")
+    if configured:
+        return configured
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect((engine_host, 9))  # no packet is sent: the route is looked up
+        return str(probe.getsockname()[0])
 
 
 def host_gateway(client: docker.DockerClient) -> str:
@@ -69,14 +127,14 @@ def host_gateway(client: docker.DockerClient) -> str:
 def published_host() -> str:
     """The address at which published ports are reached from this process.
 
-    Ports are published on 127.0.0.1 only. For a local engine that is where the
-    test process finds them, whatever testcontainers infers from ``/.dockerenv``;
-    for a remote engine (``DOCKER_HOST=tcp://...``) it is that engine's host.
+    A local engine publishes ports on 127.0.0.1 only: that is where the test process
+    finds them, whatever testcontainers infers from ``/.dockerenv``; for a remote
+    engine (``DOCKER_HOST=tcp://...``, ``ssh://``, or a context's) it is that engine's host.
     """
     override = os.environ.get("TESTCONTAINERS_HOST_OVERRIDE")
     if override:
         return override
-    docker_host = os.environ.get("DOCKER_HOST", "")
-    if docker_host.startswith(("tcp://", "ssh://")):
-        return urlsplit(docker_host).hostname or "127.0.0.1"
+    url = engine_url()
+    if url.startswith(("tcp://", "ssh://", "http://", "https://")):
+        return urlsplit(url).hostname or "127.0.0.1"
     return "127.0.0.1"

@@ -33,7 +33,7 @@ from docker.errors import DockerException, NotFound
 from orchestrator.attachment import Attachment
 from orchestrator.config import Config, database_dir
 from orchestrator.demand import BROWSER, DATABASE, Demand, launch_order, worker_want
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.fingerprints import configuration_fingerprint, source_fingerprint
 from orchestrator.images import ImageBuilder, stack_services
 from orchestrator.owner import KEPT
@@ -204,6 +204,11 @@ def _start(
     plan = StackPlan(config, images, generate_credentials())
     stack = Stack(client, owner=owner, log=log, kept=owner == KEPT, state_dir=str(state_dir.path))
     slices = [Slice(name, number) for number, name in enumerate(slice_names, start=1)]
+    if plan.bindings["database"].service == "sqlite" and plan.has_worker and not stack.local:
+        raise ConfigError(
+            f"database = 'sqlite' shares a file between the tests and the worker containers, "
+            f"which a remote engine ({stack.host}) cannot mount: set database = 'postgres'"
+        )
     if plan.bindings["database"].service == "sqlite":
         with unwritable(database_dir(config)):
             database_dir(config).mkdir(parents=True, exist_ok=True, mode=0o700)

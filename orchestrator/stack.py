@@ -20,13 +20,15 @@ the ids its state file recorded; :func:`remove_stack` removes one by its label.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import secrets
 import socket
+import tarfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from pathlib import Path
@@ -44,12 +46,15 @@ from orchestrator.engine import (
     LABEL_SERVICE,
     LABEL_STACK,
     LABEL_STATE,
+    REMOTE_PUBLISH_ADDRESS,
     THREAD_PREFIX,
+    address_towards,
+    engine_is_local,
     published_host,
 )
 from orchestrator.errors import NotStarted, OrchestratorError, ServiceNotReady
 from orchestrator.probes import NotReadyYet
-from orchestrator.spec import ServiceSpec
+from orchestrator.spec import Mount, ServiceSpec
 from orchestrator.waiting import (
     Cancelled,
     container_logs,
@@ -59,6 +64,8 @@ from orchestrator.waiting import (
 )
 
 PUBLISH_ADDRESS = "127.0.0.1"
+# What a remote engine's containers that serve this machine are told of its address.
+CLIENT_ADDRESS = "STACKYARD_CLIENT_ADDRESS"
 PORT_ATTEMPTS = 3  # a port chosen free may be taken by another process before the start
 # What the engine says then: its own allocator, the kernel, Docker Desktop.
 PORT_TAKEN = re.compile(r"allocated|address already in use|ports are not available", re.I)
@@ -87,6 +94,7 @@ class Stack:
         self.id = stack_id or secrets.token_hex(4)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.host = published_host()
+        self.local = engine_is_local()
         self.log = log
         self.kept = kept
         self.labels = {
@@ -287,6 +295,9 @@ class Stack:
         """After a restart of a running service's container: wait for its probe, bounded
         by its start-up timeout (:meth:`wait` is for a launch)."""
         spec = self._specs[service]
+        if not self.local:  # a remote engine may publish it on other ports now
+            with self._lock:
+                self._ports = {key: port for key, port in self._ports.items() if key[0] != service}
         wait_until_ready(
             service, self.container(service), spec.probe, self.locate, spec.startup_timeout
         )
@@ -390,26 +401,49 @@ class Stack:
         what it creates itself (:meth:`stop`, :func:`remove_stack`, the watchdog).
         """
         assert self.network is not None
-        # Published on 127.0.0.1 only, off other interfaces, at a port chosen here for the
-        # container's life: a restarted service comes back where its clients reconnect.
-        # A remote engine's free ports are not this machine's: it picks them there, with
-        # docker-py's (address,) form, which its type stubs do not know.
+        # A local engine publishes on 127.0.0.1 only, off other interfaces, at a port chosen
+        # here for the container's life: a restarted service comes back where its clients
+        # reconnect. A remote engine's free ports are not this machine's: it picks them
+        # there, on its interfaces (every service asks for the credentials generated for
+        # the stack), with docker-py's (address,) form, which its type stubs do not know.
         ports = {
             f"{port}/tcp": (PUBLISH_ADDRESS, free_port())
-            if self.host == PUBLISH_ADDRESS
-            else (PUBLISH_ADDRESS,)
+            if self.local
+            else (REMOTE_PUBLISH_ADDRESS,)
             for port in spec.ports
         }
-        volumes = {
-            mount.host_path: {"bind": mount.container_path, "mode": mount.mode}
-            for mount in spec.mounts
-        }
+        options = dict(spec.options)
+        environment = dict(spec.env)
+        if self.local:
+            volumes = {
+                mount.host_path: {"bind": mount.container_path, "mode": mount.mode}
+                for mount in spec.mounts
+            }
+        else:
+            volumes = {}
+            shared = [m.host_path for m in spec.mounts if m.mode != "ro"]
+            if shared:
+                raise OrchestratorError(
+                    f"{spec.name} shares {shared[0]} with this machine, which a remote engine "
+                    f"({self.host}) cannot mount: use database = 'postgres' with it"
+                )
+            # The containers reach this machine (the live server, servers on its loopback)
+            # at its address towards the engine, not at the engine host's gateway.
+            # Those that serve this machine (the browser's WebDriver) are told the address
+            # its requests come from (STACKYARD_CLIENT_ADDRESS).
+            extra_hosts = dict(options.get("extra_hosts") or {})
+            for name, address in extra_hosts.items():
+                if address == "host-gateway":
+                    extra_hosts[name] = address_towards(self.host)
+                    environment[CLIENT_ADDRESS] = extra_hosts[name]
+            if extra_hosts:
+                options["extra_hosts"] = extra_hosts
         endpoint = self.client.api.create_endpoint_config(aliases=[spec.name])
-        return self.client.containers.create(
+        container = self.client.containers.create(
             spec.image,
             command=list(spec.command) if spec.command is not None else None,
             name=f"stackyard-{self.id}-{spec.name}",
-            environment=dict(spec.env),
+            environment=environment,
             ports=ports,  # type: ignore[arg-type]
             volumes=volumes,
             network=self.network_name,
@@ -417,13 +451,59 @@ class Stack:
             labels={**self.labels, LABEL_SERVICE: spec.name},
             mem_limit=spec.memory,
             pids_limit=spec.pids,
-            **spec.options,
+            **options,
         )
+        if not self.local and spec.mounts:
+            try:
+                copy_into(container, spec.mounts)
+            except BaseException:
+                self._remove(container)
+                raise
+        return container
 
     @staticmethod
     def _remove(container: Container) -> None:
         with contextlib.suppress(NotFound):
             container.remove(force=True, v=True)
+
+
+# Not copied into a remote engine's containers: virtualenvs, VCS and tool caches.
+NOT_COPIED = frozenset({"__pycache__", "node_modules", "venv", "env"})
+
+
+def copy_into(container: Container, mounts: Iterable[Mount]) -> None:
+    """What a local engine would mount read-only, copied into a created container (a
+    remote engine cannot mount this machine's files): directories without hidden
+    entries, virtualenvs and caches, owned by root and readable by every user."""
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        for mount in mounts:
+            source = Path(mount.host_path)
+            target = mount.container_path.lstrip("/")
+            tar.add(source, arcname=target, recursive=False, filter=_readable)
+            if source.is_dir():
+                for path in sorted(_copied_files(source)):
+                    relative = path.relative_to(source)
+                    tar.add(path, arcname=f"{target}/{relative}", recursive=False, filter=_readable)
+    container.put_archive("/", archive.getvalue())
+
+
+def _copied_files(directory: Path) -> Iterator[Path]:
+    for entry in directory.iterdir():
+        if entry.name.startswith(".") or entry.name in NOT_COPIED or entry.suffix == ".pyc":
+            continue
+        if entry.is_symlink() or not (entry.is_dir() or entry.is_file()):
+            continue
+        yield entry
+        if entry.is_dir():
+            yield from _copied_files(entry)
+
+
+def _readable(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    info.mode = 0o755 if info.isdir() or info.mode & 0o111 else 0o644
+    return info
 
 
 def free_port() -> int:

@@ -17,8 +17,11 @@ if [ "${STACKYARD_HEADED:-0}" = 1 ]; then
 fi
 # chromedriver lets in its own loopback and the addresses of --allowed-ips: here the
 # default gateway, the engine's side of the container's network, from which published
-# ports are forwarded. Other containers of the network, and pages the browser opens
-# (no --allowed-origins), are refused.
+# ports are forwarded, and on a remote engine the test machine's address, from which
+# they are reached (STACKYARD_CLIENT_ADDRESS). Other containers of the network are
+# refused; so are pages the browser opens (no --allowed-origins), except on a remote
+# engine: its requests name the engine's address as their Host, which chromedriver
+# takes only with --allowed-origins (the addresses above still bound who connects).
 gateway() {
     while read -r _ destination hex _; do
         if [ "$destination" = 00000000 ]; then
@@ -32,7 +35,13 @@ gateway() {
 if [ "$(basename "$1")" = chromedriver ]; then
     case " $* " in
         *" --allowed-ips"*) ;;
-        *) set -- "$@" "--allowed-ips=$(gateway)" ;;
+        *) set -- "$@" "--allowed-ips=$(gateway)${STACKYARD_CLIENT_ADDRESS:+,$STACKYARD_CLIENT_ADDRESS}" ;;
     esac
+    if [ -n "${STACKYARD_CLIENT_ADDRESS:-}" ]; then
+        case " $* " in
+            *" --allowed-origins"*) ;;
+            *) set -- "$@" "--allowed-origins=*" ;;
+        esac
+    fi
 fi
 exec "$@"

@@ -75,3 +75,26 @@ def test_a_bad_configuration_ends_the_run_with_one_line_and_starts_nothing(pytes
     assert "broker = 'kafka'" in lines[0]
     assert "Traceback" not in result.stderr
     assert list((tmp_path / "state").glob("*")) == []
+
+
+@pytest.mark.timeout(RUN_TIMEOUT + 30)
+def test_manage_py_test_without_parallel_runs_on_the_main_slice_of_a_sqlite_stack(
+    pytestconfig, tmp_path
+):
+    """One process: the main slice, whose SQLite file the worker container mounts (and
+    which this run holds, as a pytest run does)."""
+    result = manage_test(
+        pytestconfig.rootpath,
+        tmp_path / "state",
+        f"{MODULE}.DashboardTests",
+        "--testrunner",
+        RUNNER,
+        ORCHESTRATOR_DATABASE="sqlite",
+    )
+    output = result.stdout + result.stderr
+
+    assert result.returncode == 0, output[-4000:]
+    assert re.search(r"^Ran 1 test in .*\n\nOK", output, re.M), output[-4000:]
+    started = re.search(r"\[stackyard\] stack (\w+) started; slices main\n", output)
+    assert started, output[-4000:]
+    assert containers_of(started.group(1)) == []

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# A second Docker engine on this machine that is remote to it: its own network namespace
+# (a veth pair, 10.201.0.2 on its side, 10.201.0.1 on this machine's), its own data root,
+# containerd and bridge, reached only over TCP. The remote-engine tests run the stack on
+# it with DOCKER_HOST=tcp://10.201.0.2:2375; nothing of it is visible to the local engine.
+#
+# Usage (as root, the local engine's dockerd installed: ci/engine.sh):
+#   ci/remote-engine.sh up     start it (bounded wait), print its DOCKER_HOST
+#   ci/remote-engine.sh down   stop it and remove its namespace, link and files
+set -euo pipefail
+
+NS=${REMOTE_ENGINE_NS:-stackyard-remote}
+HOST_SIDE=sy-remote-h
+ENGINE_SIDE=sy-remote-e
+HOST_ADDRESS=10.201.0.1
+ENGINE_ADDRESS=10.201.0.2
+PORT=2375
+ROOT=${REMOTE_ENGINE_ROOT:-/var/tmp/stackyard-remote-engine}
+WAIT=${REMOTE_ENGINE_WAIT:-60}   # seconds
+URL=tcp://$ENGINE_ADDRESS:$PORT
+
+say() { echo "ci/remote-engine.sh: $*" >&2; }
+
+up() {
+    if docker -H "$URL" version >/dev/null 2>&1; then
+        echo "$URL"
+        return 0
+    fi
+    down_quietly
+    ip netns add "$NS"
+    ip link add "$HOST_SIDE" type veth peer name "$ENGINE_SIDE"
+    ip link set "$ENGINE_SIDE" netns "$NS"
+    ip addr add "$HOST_ADDRESS/24" dev "$HOST_SIDE"
+    ip link set "$HOST_SIDE" up
+    ip netns exec "$NS" ip addr add "$ENGINE_ADDRESS/24" dev "$ENGINE_SIDE"
+    ip netns exec "$NS" ip link set "$ENGINE_SIDE" up
+    ip netns exec "$NS" ip link set lo up
+    ip netns exec "$NS" ip route add default via "$HOST_ADDRESS"
+    mkdir -p "$ROOT"
+    # nsenter, not `ip netns exec`: that one also remounts /sys, hiding the cgroups.
+    nsenter --net="/var/run/netns/$NS" setsid dockerd \
+        --host "$URL" --host "unix://$ROOT/docker.sock" \
+        --data-root "$ROOT/data" --exec-root "$ROOT/exec" --pidfile "$ROOT/dockerd.pid" \
+        >"$ROOT/dockerd.log" 2>&1 </dev/null &
+    for _ in $(seq "$WAIT"); do
+        if docker -H "$URL" version >/dev/null 2>&1; then
+            echo "$URL"
+            return 0
+        fi
+        sleep 1
+    done
+    say "the engine did not answer within ${WAIT}s; last lines of $ROOT/dockerd.log:"
+    tail -n 20 "$ROOT/dockerd.log" >&2
+    down_quietly
+    exit 1
+}
+
+down_quietly() {
+    if [ -f "$ROOT/dockerd.pid" ]; then
+        pid=$(cat "$ROOT/dockerd.pid")
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    pkill -f "$ROOT/exec/containerd" 2>/dev/null || true
+    ip link delete "$HOST_SIDE" 2>/dev/null || true
+    ip netns delete "$NS" 2>/dev/null || true
+    # Mounts the engine left (its overlay layers) go before its files.
+    grep -o " $ROOT/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    rm -rf "$ROOT"
+}
+
+case ${1:-} in
+    up) up ;;
+    down) down_quietly ;;
+    *) say "usage: $0 up | down"; exit 2 ;;
+esac
