@@ -21,7 +21,22 @@ URL=tcp://$ENGINE_ADDRESS:$PORT
 
 say() { echo "ci/remote-engine.sh: $*" >&2; }
 
+tools() {
+    if command -v ip >/dev/null 2>&1 && command -v nsenter >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        say "needs ip (iproute2) and nsenter (util-linux), as root"
+        exit 1
+    fi
+    say "installing Debian's iproute2 and util-linux"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends iproute2 util-linux >/dev/null
+}
+
 up() {
+    tools
     if docker -H "$URL" version >/dev/null 2>&1; then
         echo "$URL"
         return 0
