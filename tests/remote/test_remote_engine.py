@@ -11,7 +11,6 @@ Run with ``make test-remote`` (as root); not collected by the other layers.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import pytest
 from orchestrator.config import load_config
 from orchestrator.engine import LABEL_MANAGED, connect
 from orchestrator.images import ImageBuilder
+from tests.integration.inner import inner_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "ci" / "remote-engine.sh"
@@ -74,8 +74,7 @@ def remote_engine() -> Iterator[str]:
 
 
 def environment(url: str, state_dir: Path, **extra: str) -> dict[str, str]:
-    outer = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
-    return {**outer, "DOCKER_HOST": url, "ORCHESTRATOR_STATE_DIR": str(state_dir), **extra}
+    return inner_environment(state_dir, DOCKER_HOST=url, **extra)
 
 
 def managed(url: str = "") -> set[str]:
