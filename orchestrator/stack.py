@@ -67,6 +67,9 @@ PUBLISH_ADDRESS = "127.0.0.1"
 # What a remote engine's containers that serve this machine are told of its address.
 CLIENT_ADDRESS = "STACKYARD_CLIENT_ADDRESS"
 PORT_ATTEMPTS = 3  # a port chosen free may be taken by another process before the start
+# Where a remote engine's services are published: below Linux's ephemeral range (from
+# 32768, where the engine's own choices and outgoing connections fall), above most servers'.
+REMOTE_PORTS = range(20000, 32768)
 # What the engine says then: its own allocator, the kernel, Docker Desktop.
 PORT_TAKEN = re.compile(r"allocated|address already in use|ports are not available", re.I)
 CONFLICT = 409
@@ -295,9 +298,6 @@ class Stack:
         """After a restart of a running service's container: wait for its probe, bounded
         by its start-up timeout (:meth:`wait` is for a launch)."""
         spec = self._specs[service]
-        if not self.local:  # a remote engine may publish it on other ports now
-            with self._lock:
-                self._ports = {key: port for key, port in self._ports.items() if key[0] != service}
         wait_until_ready(
             service, self.container(service), spec.probe, self.locate, spec.startup_timeout
         )
@@ -401,15 +401,16 @@ class Stack:
         what it creates itself (:meth:`stop`, :func:`remove_stack`, the watchdog).
         """
         assert self.network is not None
-        # A local engine publishes on 127.0.0.1 only, off other interfaces, at a port chosen
-        # here for the container's life: a restarted service comes back where its clients
-        # reconnect. A remote engine's free ports are not this machine's: it picks them
-        # there, on its interfaces (every service asks for the credentials generated for
-        # the stack), with docker-py's (address,) form, which its type stubs do not know.
+        # A local engine publishes on 127.0.0.1 only, off other interfaces; a remote one on
+        # its interfaces (every service asks for the credentials generated for the stack).
+        # Either way at a port chosen here for the container's life, so that a restarted
+        # service comes back where its clients reconnect: on this machine, one free now;
+        # on a remote engine, whose free ports are not this machine's, one at random in
+        # REMOTE_PORTS (a taken one fails the start, which then chooses again).
         ports = {
             f"{port}/tcp": (PUBLISH_ADDRESS, free_port())
             if self.local
-            else (REMOTE_PUBLISH_ADDRESS,)
+            else (REMOTE_PUBLISH_ADDRESS, REMOTE_PORTS[secrets.randbelow(len(REMOTE_PORTS))])
             for port in spec.ports
         }
         options = dict(spec.options)
@@ -444,7 +445,7 @@ class Stack:
             command=list(spec.command) if spec.command is not None else None,
             name=f"stackyard-{self.id}-{spec.name}",
             environment=environment,
-            ports=ports,  # type: ignore[arg-type]
+            ports=ports,
             volumes=volumes,
             network=self.network_name,
             networking_config={self.network_name: endpoint},
