@@ -33,7 +33,7 @@ help:
 	@echo "make test-integration   integration layer: engine, images, real services"
 	@echo "make test-matrix        the worker's tests on a Redis broker, then on SQLite"
 	@echo "make test-adoption      a new project adopts the built wheel (Python 3.11 and 3.13)"
-	@echo "make test-remote        the stack on a remote engine (DOCKER_HOST=tcp://...)"
+	@echo "make test-remote        the integration layer on a remote engine (DOCKER_HOST=tcp://...)"
 	@echo "make test               every layer: fast, integration, matrix, adoption, remote"
 	@echo "make durations          refresh .test_durations, which balances SHARD=K/N"
 	@echo "make engine             make sure a Docker engine answers (installs one as root on Debian)"
@@ -87,7 +87,7 @@ test-adoption: images
 		$(PYTEST_ARGS)
 
 # The stack on a second engine, remote to this machine (ci/remote-engine.sh, as root):
-# DOCKER_HOST=tcp://..., the images loaded into it, the tests across, up/status/down.
+# DOCKER_HOST=tcp://..., the images loaded into it, the integration layer, up/status/down.
 test-remote: images
 	$(BIN)/pytest tests/remote -p no:xdist --junitxml=$(REPORTS)/junit-remote.xml \
 		$(PYTEST_ARGS)

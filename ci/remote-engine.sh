@@ -3,6 +3,8 @@
 # (a veth pair, 10.201.0.2 on its side, 10.201.0.1 on this machine's), its own data root,
 # containerd and bridge, reached only over TCP. The remote-engine tests run the stack on
 # it with DOCKER_HOST=tcp://10.201.0.2:2375; nothing of it is visible to the local engine.
+# Like a CI's remote engine, it reaches the package mirrors (to build images): its
+# traffic out is masqueraded behind this machine's address, as the local engine's is.
 #
 # Usage (as root, the local engine's dockerd installed: ci/engine.sh):
 #   ci/remote-engine.sh up     start it (bounded wait), print its DOCKER_HOST
@@ -18,21 +20,33 @@ PORT=2375
 ROOT=${REMOTE_ENGINE_ROOT:-/var/tmp/stackyard-remote-engine}
 WAIT=${REMOTE_ENGINE_WAIT:-60}   # seconds
 URL=tcp://$ENGINE_ADDRESS:$PORT
+SUBNET=10.201.0.0/24
+TAG=(-m comment --comment "$NS")  # marks this script's firewall rules
+
+# Its forwarding and masquerading rules, added (-I / -A) or deleted (-D).
+rules() {
+    iptables "$1" FORWARD -i "$HOST_SIDE" "${TAG[@]}" -j ACCEPT \
+        && iptables "$1" FORWARD -o "$HOST_SIDE" -m conntrack --ctstate RELATED,ESTABLISHED \
+            "${TAG[@]}" -j ACCEPT \
+        && iptables -t nat "${2:-$1}" POSTROUTING -s "$SUBNET" ! -o "$HOST_SIDE" "${TAG[@]}" \
+        -j MASQUERADE
+}
 
 say() { echo "ci/remote-engine.sh: $*" >&2; }
 
 tools() {
-    if command -v ip >/dev/null 2>&1 && command -v nsenter >/dev/null 2>&1; then
+    if command -v ip >/dev/null 2>&1 && command -v nsenter >/dev/null 2>&1 \
+        && command -v iptables >/dev/null 2>&1; then
         return 0
     fi
     if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-        say "needs ip (iproute2) and nsenter (util-linux), as root"
+        say "needs ip (iproute2), nsenter (util-linux) and iptables, as root"
         exit 1
     fi
-    say "installing Debian's iproute2 and util-linux"
+    say "installing Debian's iproute2, util-linux and iptables"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends iproute2 util-linux >/dev/null
+    apt-get install -y -qq --no-install-recommends iproute2 util-linux iptables >/dev/null
 }
 
 up() {
@@ -51,6 +65,8 @@ up() {
     ip netns exec "$NS" ip link set "$ENGINE_SIDE" up
     ip netns exec "$NS" ip link set lo up
     ip netns exec "$NS" ip route add default via "$HOST_ADDRESS"
+    sysctl -q -w net.ipv4.ip_forward=1
+    rules -I -A
     mkdir -p "$ROOT"
     # nsenter, not `ip netns exec`: that one also remounts /sys, hiding the cgroups.
     nsenter --net="/var/run/netns/$NS" setsid dockerd \
@@ -78,6 +94,7 @@ down_quietly() {
         kill -9 "$pid" 2>/dev/null || true
     fi
     pkill -f "$ROOT/exec/containerd" 2>/dev/null || true
+    while rules -D 2>/dev/null; do :; done
     ip link delete "$HOST_SIDE" 2>/dev/null || true
     ip netns delete "$NS" 2>/dev/null || true
     # Mounts the engine left (its overlay layers) go before its files.

@@ -12,7 +12,7 @@ import sys
 import docker
 import pytest
 
-from orchestrator.engine import LABEL_STACK
+from orchestrator.engine import LABEL_STACK, engine_is_local
 from tests.integration.inner import RUN_TIMEOUT, run_in_project
 
 RUNNER = "fixtures.django_runner.StackyardTestRunner"
@@ -78,18 +78,18 @@ def test_a_bad_configuration_ends_the_run_with_one_line_and_starts_nothing(pytes
 
 
 @pytest.mark.timeout(RUN_TIMEOUT + 30)
-def test_manage_py_test_without_parallel_runs_on_the_main_slice_of_a_sqlite_stack(
-    pytestconfig, tmp_path
-):
-    """One process: the main slice, whose SQLite file the worker container mounts (and
-    which this run holds, as a pytest run does)."""
+def test_manage_py_test_without_parallel_runs_on_the_main_slice(pytestconfig, tmp_path):
+    """One process: the main slice. On a local engine its database is a SQLite file that
+    the worker container mounts (and which this run holds, as a pytest run does); a
+    remote engine mounts nothing of this machine (SQLite is refused there), so PostgreSQL."""
+    database = "sqlite" if engine_is_local() else "postgres"
     result = manage_test(
         pytestconfig.rootpath,
         tmp_path / "state",
         f"{MODULE}.DashboardTests",
         "--testrunner",
         RUNNER,
-        ORCHESTRATOR_DATABASE="sqlite",
+        ORCHESTRATOR_DATABASE=database,
     )
     output = result.stdout + result.stderr
 

@@ -17,6 +17,7 @@ import pytest
 from redis import Redis
 
 from orchestrator.config import load_config
+from orchestrator.engine import published_host
 from orchestrator.images import ImageBuilder
 from orchestrator.services import postgres
 from tests.integration.inner import run_session
@@ -77,7 +78,9 @@ def _wait(check, what: str) -> None:
 
 @pytest.fixture
 def existing_servers(pytestconfig, docker_client):
-    """A Redis and a PostgreSQL listening on this machine, with data of their own."""
+    """A Redis and a PostgreSQL listening on the engine's host (this machine, when the
+    engine is local), with data of their own."""
+    host = published_host()
     builder = ImageBuilder(docker_client, load_config(pytestconfig.rootpath), log=lambda m: None)
     images = builder.ensure(["redis", "postgres"])
     password = secrets.token_urlsafe(16)
@@ -107,21 +110,22 @@ def existing_servers(pytestconfig, docker_client):
                 detach=True,
             )
         )
-        with Redis(port=redis_port, password=password, socket_timeout=5) as redis:
+        with Redis(host, redis_port, password=password, socket_timeout=5) as redis:
             _wait(redis.ping, "redis")
             redis.set("theirs", "db 0")
-        with Redis(port=redis_port, password=password, db=1) as redis:
+        with Redis(host, redis_port, password=password, db=1) as redis:
             redis.set("app:session:1", "db 1")
-        address = ("127.0.0.1", postgres_port)
+        address = (host, postgres_port)
         _wait(lambda: postgres.run_sql(address, "app", password, "app", "SELECT 1"), "postgres")
         postgres.run_sql(address, "app", password, "app", "CREATE TABLE notes (body text)")
         postgres.run_sql(address, "app", password, "app", "INSERT INTO notes VALUES ('theirs')")
         yield {
-            "redis": f"redis://:{password}@127.0.0.1:{redis_port}/0",
-            "postgres": f"postgresql://app:{password}@127.0.0.1:{postgres_port}/app",
+            "redis": f"redis://:{password}@{host}:{redis_port}/0",
+            "postgres": f"postgresql://app:{password}@{host}:{postgres_port}/app",
             "redis_port": redis_port,
             "postgres_port": postgres_port,
             "password": password,
+            "host": host,
         }
     finally:
         for container in containers:
@@ -148,14 +152,15 @@ def test_roles_on_servers_that_run_already_leave_their_other_data_alone(
     assert completed.returncode == 0, completed.stdout[-4000:]
     assert servers["password"] not in completed.stdout + completed.stderr
     seen = json.loads(record.read_text())
-    # No server of the stack's own: only the worker, which reached them by the host alias.
+    # No server of the stack's own: only the worker, which reached them (by the host alias
+    # when they listen on this machine).
     assert seen["containers"] == ["worker-main"]
     assert seen["database"] == ["test_stackyard", str(servers["postgres_port"])]
-    assert seen["cache"] == seen["broker"] == f"127.0.0.1:{servers['redis_port']}/1"
-    redis_port, password = servers["redis_port"], servers["password"]
-    with Redis(port=redis_port, password=password, db=0) as theirs:
+    assert seen["cache"] == seen["broker"] == f"{servers['host']}:{servers['redis_port']}/1"
+    host, redis_port, password = servers["host"], servers["redis_port"], servers["password"]
+    with Redis(host, redis_port, password=password, db=0) as theirs:
         assert theirs.keys() == [b"theirs"]
-    with Redis(port=redis_port, password=password, db=1) as mine:
+    with Redis(host, redis_port, password=password, db=1) as mine:
         assert mine.get("app:session:1") == b"db 1"  # same database as the slice: kept
         leftovers = {key.decode() for key in mine.scan_iter()} - {"app:session:1"}
     # The slice's results, cache and queues are gone; kombu's exchange bindings stay.

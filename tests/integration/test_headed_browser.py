@@ -4,6 +4,7 @@ import re
 import socket
 import urllib.request
 
+from orchestrator.engine import published_host
 from tests.integration.inner import orchestrator, run_inner, write_test
 
 BROWSER_TEST = """
@@ -23,23 +24,25 @@ def test_login_page_in_a_headed_browser(channels_live_server, browser):
 
 def test_headed_kept_stack_serves_vnc_and_novnc_and_runs_browser_tests(pytestconfig, tmp_path):
     root, state = pytestconfig.rootpath, tmp_path / "state"
+    host = published_host()  # this machine's loopback, or a remote engine's address
     try:
         started = orchestrator(root, state, "up", "--headed", "--workers", "0")
         assert started.returncode == 0, started.stderr
 
         status = orchestrator(root, state, "status")
         assert status.returncode == 0, status.stderr
+        at = re.escape(host)
         viewer = re.search(
-            r"watch the browser: http://127\.0\.0\.1:(\d+)/vnc\.html or "
-            r"vnc://127\.0\.0\.1:(\d+) \(password (\w+)\)",
+            rf"watch the browser: http://{at}:(\d+)/vnc\.html or "
+            rf"vnc://{at}:(\d+) \(password (\w+)\)",
             status.stdout,
         )
         assert viewer, status.stdout
         novnc_port, vnc_port = int(viewer[1]), int(viewer[2])
 
-        with socket.create_connection(("127.0.0.1", vnc_port), timeout=10) as vnc:
+        with socket.create_connection((host, vnc_port), timeout=10) as vnc:
             assert vnc.recv(12).startswith(b"RFB 003.")
-        with urllib.request.urlopen(f"http://127.0.0.1:{novnc_port}/vnc.html", timeout=10) as page:
+        with urllib.request.urlopen(f"http://{host}:{novnc_port}/vnc.html", timeout=10) as page:
             assert b"noVNC" in page.read()
 
         test_file = write_test(tmp_path, BROWSER_TEST)
