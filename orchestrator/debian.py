@@ -30,6 +30,7 @@ SUITE_PYTHON: dict[str, tuple[int, int]] = {"bookworm": (3, 11), "trixie": (3, 1
 DEBIAN_RELEASES = ("bullseye", "bookworm", "trixie", "forky", "sid")
 APT_SOURCES = Path("/etc/apt")
 DEBOOTSTRAP_TIMEOUT = 900
+IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def suite_for_python(version: tuple[int, int]) -> str | None:
@@ -135,10 +136,15 @@ def make_debian_base(
             raise ImageError(f"debootstrap {suite} from {mirror} failed:\n{tail}")
         archive = Path(tmp) / "root.tar"
         subprocess.run(["tar", "-C", str(root), "-cf", str(archive), "."], check=True, timeout=600)
-        client.api.import_image_from_file(
+        imported = client.api.import_image_from_file(
             str(archive),
             repository=repository,
             tag=tag or "latest",
             changes=[f"LABEL {LABEL_MANAGED}=true"],
         )
+        # Podman's Docker API (4.x) names an import docker.io/REPOSITORY:latest, whatever
+        # tag it is given: name the image it reports as asked (a no-op on Docker).
+        image_ids = IMAGE_ID.findall(str(imported))
+        if image_ids:
+            client.api.tag(image_ids[-1], repository, tag or "latest")
     log(f"made {reference} with debootstrap in {time.monotonic() - started:.1f}s")

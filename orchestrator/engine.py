@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import docker
+import requests
 from docker.errors import DockerException
 
 from orchestrator.errors import EngineUnavailable
@@ -122,6 +123,15 @@ def host_gateway(client: docker.DockerClient) -> str:
     except (DockerException, KeyError, TypeError, StopIteration, OSError):
         return ""
     return gateway
+
+
+def is_podman(client: docker.DockerClient) -> bool:
+    """Whether the engine is Podman's Docker-compatible service (its version says so)."""
+    try:
+        components = client.version().get("Components") or []
+    except (DockerException, requests.RequestException):
+        return False
+    return any("podman" in str(component.get("Name", "")).lower() for component in components)
 
 
 def published_host() -> str:

@@ -20,9 +20,11 @@ the ids its state file recorded; :func:`remove_stack` removes one by its label.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import re
+import resource
 import secrets
 import socket
 import tarfile
@@ -32,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from pathlib import Path
+from typing import Any
 
 import docker
 from docker.errors import APIError, DockerException, NotFound
@@ -50,6 +53,8 @@ from orchestrator.engine import (
     THREAD_PREFIX,
     address_towards,
     engine_is_local,
+    host_gateway,
+    is_podman,
     published_host,
 )
 from orchestrator.errors import NotStarted, OrchestratorError, ServiceNotReady
@@ -420,6 +425,8 @@ class Stack:
                 mount.host_path: {"bind": mount.container_path, "mode": mount.mode}
                 for mount in spec.mounts
             }
+            if self.podman:
+                options = self._for_podman(options)
         else:
             volumes = {}
             shared = [m.host_path for m in spec.mounts if m.mode != "ro"]
@@ -461,6 +468,43 @@ class Stack:
                 self._remove(container)
                 raise
         return container
+
+    @functools.cached_property
+    def podman(self) -> bool:
+        return is_podman(self.client)
+
+    def _for_podman(self, options: dict[str, Any]) -> dict[str, Any]:
+        """What a local Podman needs said that Docker infers.
+
+        Podman before 4.7 knows no ``host-gateway`` (4.3 writes the word into the
+        container's /etc/hosts as if it were an address): the containers get the address
+        the live server listens on (:func:`host_gateway`), else the stack network's
+        gateway (an address of this machine then, the live server listening on all).
+        Rootful Podman before 5 also gives every container open-file and process limits
+        far above the usual (2**20), which the container's start fails to set where this
+        machine's hard limits are lower and Podman may not raise them: its containers
+        get :func:`container_limits` instead."""
+        options = dict(options)
+        extra_hosts = dict(options.get("extra_hosts") or {})
+        for name, address in extra_hosts.items():
+            if address == "host-gateway":
+                extra_hosts[name] = host_gateway(self.client) or self._network_gateway()
+        if extra_hosts:
+            options["extra_hosts"] = extra_hosts
+        options.setdefault(
+            "ulimits",
+            [
+                docker.types.Ulimit(name=name, soft=limit, hard=limit)
+                for name, limit in container_limits().items()
+            ],
+        )
+        return options
+
+    def _network_gateway(self) -> str:
+        assert self.network is not None
+        self.network.reload()
+        config = self.network.attrs.get("IPAM", {}).get("Config") or [{}]
+        return str(config[0].get("Gateway", "")).partition("/")[0]
 
     @staticmethod
     def _remove(container: Container) -> None:
@@ -505,6 +549,23 @@ def _readable(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.uname = info.gname = "root"
     info.mode = 0o755 if info.isdir() or info.mode & 0o111 else 0o644
     return info
+
+
+def container_limits() -> dict[str, int]:
+    """Open files and processes a container may have at most (where Podman would ask
+    for more than it can give): this process's own hard limits, and no more processes
+    than the kernel has process ids."""
+    limits = {}
+    for name, kind in (("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC)):
+        hard = resource.getrlimit(kind)[1]
+        if hard != resource.RLIM_INFINITY:
+            limits[name] = hard
+    try:
+        pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    except (OSError, ValueError):
+        return limits
+    limits["nproc"] = min(limits.get("nproc", pid_max), pid_max)
+    return limits
 
 
 def free_port() -> int:

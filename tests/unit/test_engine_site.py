@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -197,3 +198,80 @@ def test_a_file_shared_with_this_machine_is_refused_on_a_remote_engine(monkeypat
     with pytest.raises(OrchestratorError, match="use database = 'postgres'"):
         stack._create(spec)
     assert stack.client.containers.created == []
+
+
+class FakeNetwork:
+    def __init__(self):
+        self.attrs = {"IPAM": {"Config": [{"Subnet": "10.89.0.0/24", "Gateway": "10.89.0.1"}]}}
+
+    def reload(self):
+        pass
+
+
+class FakeNetworks:
+    def __init__(self, gateway):
+        self.gateway = gateway
+
+    def get(self, name):
+        assert name == "bridge"
+        network = FakeNetwork()
+        network.attrs = {"IPAM": {"Config": [{"Gateway": self.gateway}]}}
+        return network
+
+
+class FakeEngine(FakeClient):
+    """A local engine that says what it is, and the default bridge's gateway."""
+
+    def __init__(self, name, gateway):
+        super().__init__()
+        self.name = name
+        self.networks = FakeNetworks(gateway)
+
+    def version(self):
+        return {"Components": [{"Name": self.name, "Version": "4.3.1"}]}
+
+
+def local_stack(monkeypatch, engine):
+    from orchestrator.stack import Stack
+
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    monkeypatch.setattr("orchestrator.engine._context", lambda: None)
+    stack = Stack(client=engine, stack_id="local")  # type: ignore[arg-type]
+    stack.network = FakeNetwork()  # type: ignore[assignment]
+    return stack
+
+
+@pytest.mark.parametrize(
+    ("bridge_gateway", "expected"),
+    [
+        ("127.0.0.1", "127.0.0.1"),  # an address of this machine: where the live server listens
+        ("192.0.2.7", "10.89.0.1"),  # not one (no such bridge yet): the stack network's gateway
+    ],
+)
+def test_on_a_local_podman_host_gateway_is_an_address_and_limits_are_this_machines(
+    monkeypatch, bridge_gateway, expected
+):
+    from orchestrator.stack import container_limits
+
+    stack = local_stack(monkeypatch, FakeEngine("Podman Engine", bridge_gateway))
+    spec = spec_of(options={"extra_hosts": {"host.docker.internal": "host-gateway"}})
+
+    stack._create(spec)
+
+    (created,) = stack.client.containers.created
+    assert created["extra_hosts"] == {"host.docker.internal": expected}
+    limits = {limit["Name"]: (limit["Soft"], limit["Hard"]) for limit in created["ulimits"]}
+    assert limits == {name: (value, value) for name, value in container_limits().items()}
+    assert limits["nproc"][1] <= int(Path("/proc/sys/kernel/pid_max").read_text())
+
+
+def test_on_a_local_docker_engine_host_gateway_and_limits_are_the_engines(monkeypatch):
+    stack = local_stack(monkeypatch, FakeEngine("Engine", "127.0.0.1"))
+    spec = spec_of(options={"extra_hosts": {"host.docker.internal": "host-gateway"}})
+
+    stack._create(spec)
+
+    (created,) = stack.client.containers.created
+    assert created["extra_hosts"] == {"host.docker.internal": "host-gateway"}
+    assert "ulimits" not in created

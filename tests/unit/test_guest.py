@@ -97,6 +97,9 @@ def test_the_stack_creates_its_containers_without_testcontainers_or_its_reaper(m
 
     monkeypatch.setattr(client.api, "create_container", create_container)
     monkeypatch.setattr(client.api, "inspect_container", lambda container_id: {"Id": container_id})
+    monkeypatch.setattr(
+        client.api, "version", lambda **kwargs: {"Components": [{"Name": "Engine"}]}
+    )
     stack = Stack(client, stack_id="s1", owner="host:1:1", log=lambda message: None)
     stack.network = object()  # the network exists; _create only names it
     spec = ServiceSpec(
