@@ -16,33 +16,20 @@ URL=unix://$ROOT/podman.sock
 DNSNAME=/usr/lib/cni/dnsname
 
 say() { echo "ci/podman-engine.sh: $*" >&2; }
+# shellcheck source=ci/lib.sh disable=SC1091
+. "$(dirname "$0")/lib.sh"
 
 # Its global options: everything of it under ROOT. No systemd here: cgroupfs, and
 # events in a file.
 PODMAN=(podman --root "$ROOT/storage" --runroot "$ROOT/run" --tmpdir "$ROOT/tmp"
     --network-config-dir "$ROOT/networks" --cgroup-manager cgroupfs --events-backend file)
 
-tools() {
-    if command -v podman >/dev/null 2>&1 && [ -x "$DNSNAME" ]; then
-        return 0
-    fi
-    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-        say "needs podman and its dnsname CNI plugin ($DNSNAME), as root (and docker's CLI)"
-        exit 1
-    fi
-    say "installing Debian's podman and its dnsname plugin"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends podman \
-        golang-github-containernetworking-plugin-dnsname >/dev/null
-}
-
 answers() {
     timeout 10 docker -H "$URL" version >/dev/null 2>&1
 }
 
 up() {
-    tools
+    need podman "$DNSNAME" -- podman golang-github-containernetworking-plugin-dnsname
     if answers; then
         echo "$URL"
         return 0
@@ -71,15 +58,10 @@ down_quietly() {
         "${PODMAN[@]}" rm --all --force --time 0 >/dev/null 2>&1 || true
         "${PODMAN[@]}" network prune --force >/dev/null 2>&1 || true
     fi
-    if [ -f "$ROOT/service.pid" ]; then
-        pid=$(cat "$ROOT/service.pid")
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-        kill -9 "$pid" 2>/dev/null || true
-    fi
-    # Mounts it left (its overlay layers, shm) go before its files.
-    grep -o " $ROOT/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-    rm -rf "$ROOT"
+    stop_recorded "$ROOT/service.pid" "$ROOT"
+    # The CNI plugins' address books of the stacks' networks (kept outside ROOT).
+    rm -rf /var/lib/cni/networks/stackyard-*
+    unmount_and_remove "$ROOT"
 }
 
 case ${1:-} in

@@ -7,8 +7,12 @@
 # traffic out is masqueraded behind this machine's address, as the local engine's is.
 #
 # Usage (as root, the local engine's dockerd installed: ci/engine.sh):
-#   ci/remote-engine.sh up     start it (bounded wait), print its DOCKER_HOST
-#   ci/remote-engine.sh down   stop it and remove its namespace, link and files
+#   ci/remote-engine.sh up        start it (bounded wait), print its DOCKER_HOST
+#   ci/remote-engine.sh ssh DIR   (once up) an sshd at the engine's address that runs only
+#                                 `docker system dial-stdio` there; its keys and an `ssh`
+#                                 using them (DIR/bin/ssh: put DIR/bin first on PATH) go
+#                                 to DIR; print the ssh:// DOCKER_HOST
+#   ci/remote-engine.sh down      stop it (and its sshd), remove its namespace, link, files
 set -euo pipefail
 
 NS=${REMOTE_ENGINE_NS:-stackyard-remote}
@@ -20,37 +24,22 @@ PORT=2375
 ROOT=${REMOTE_ENGINE_ROOT:-/var/tmp/stackyard-remote-engine}
 WAIT=${REMOTE_ENGINE_WAIT:-60}   # seconds
 URL=tcp://$ENGINE_ADDRESS:$PORT
+SSH_PORT=2222
 SUBNET=10.201.0.0/24
 TAG=(-m comment --comment "$NS")  # marks this script's firewall rules
 
-# Its forwarding and masquerading rules, added (-I / -A) or deleted (-D).
-rules() {
-    iptables "$1" FORWARD -i "$HOST_SIDE" "${TAG[@]}" -j ACCEPT \
-        && iptables "$1" FORWARD -o "$HOST_SIDE" -m conntrack --ctstate RELATED,ESTABLISHED \
-            "${TAG[@]}" -j ACCEPT \
-        && iptables -t nat "${2:-$1}" POSTROUTING -s "$SUBNET" ! -o "$HOST_SIDE" "${TAG[@]}" \
-        -j MASQUERADE
-}
+# Its forwarding and masquerading rules, as arguments of `iptables ACTION`.
+FORWARD_OUT=(FORWARD -i "$HOST_SIDE" "${TAG[@]}" -j ACCEPT)
+FORWARD_BACK=(FORWARD -o "$HOST_SIDE" -m conntrack --ctstate "RELATED,ESTABLISHED" "${TAG[@]}"
+    -j ACCEPT)
+MASQUERADE=(POSTROUTING -s "$SUBNET" ! -o "$HOST_SIDE" "${TAG[@]}" -j MASQUERADE)
 
 say() { echo "ci/remote-engine.sh: $*" >&2; }
-
-tools() {
-    if command -v ip >/dev/null 2>&1 && command -v nsenter >/dev/null 2>&1 \
-        && command -v iptables >/dev/null 2>&1; then
-        return 0
-    fi
-    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-        say "needs ip (iproute2), nsenter (util-linux) and iptables, as root"
-        exit 1
-    fi
-    say "installing Debian's iproute2, util-linux and iptables"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends iproute2 util-linux iptables >/dev/null
-}
+# shellcheck source=ci/lib.sh disable=SC1091
+. "$(dirname "$0")/lib.sh"
 
 up() {
-    tools
+    need ip nsenter iptables -- iproute2 util-linux iptables
     if docker -H "$URL" version >/dev/null 2>&1; then
         echo "$URL"
         return 0
@@ -66,7 +55,9 @@ up() {
     ip netns exec "$NS" ip link set lo up
     ip netns exec "$NS" ip route add default via "$HOST_ADDRESS"
     sysctl -q -w net.ipv4.ip_forward=1
-    rules -I -A
+    iptables -I "${FORWARD_OUT[@]}"
+    iptables -I "${FORWARD_BACK[@]}"
+    iptables -t nat -A "${MASQUERADE[@]}"
     mkdir -p "$ROOT"
     # nsenter, not `ip netns exec`: that one also remounts /sys, hiding the cgroups.
     nsenter --net="/var/run/netns/$NS" setsid dockerd \
@@ -86,24 +77,66 @@ up() {
     exit 1
 }
 
-down_quietly() {
-    if [ -f "$ROOT/dockerd.pid" ]; then
-        pid=$(cat "$ROOT/dockerd.pid")
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-        kill -9 "$pid" 2>/dev/null || true
+ssh_up() {
+    local dir=$1
+    if ! docker -H "$URL" version >/dev/null 2>&1; then
+        say "no engine at $URL: run '$0 up' first"
+        exit 1
     fi
+    need ssh ssh-keygen /usr/sbin/sshd -- openssh-client openssh-server
+    stop_recorded "$ROOT/sshd.pid" sshd  # a second call replaces the first one's
+    mkdir -p "$dir/bin" /run/sshd
+    rm -f "$dir/host_key" "$dir/host_key.pub" "$dir/id" "$dir/id.pub"
+    ssh-keygen -q -t ed25519 -N '' -C stackyard-remote-host -f "$dir/host_key"
+    ssh-keygen -q -t ed25519 -N '' -C stackyard-remote-client -f "$dir/id"
+    cp "$dir/id.pub" "$dir/authorized_keys"
+    {
+        echo "ListenAddress $ENGINE_ADDRESS:$SSH_PORT"
+        echo "HostKey $dir/host_key"
+        echo "AuthorizedKeysFile $dir/authorized_keys"
+        echo "PidFile $ROOT/sshd.pid"
+        echo "PermitRootLogin prohibit-password"
+        echo "PasswordAuthentication no"
+        echo "KbdInteractiveAuthentication no"
+        echo "UsePAM no"
+        echo "StrictModes no"
+        echo "ForceCommand env DOCKER_HOST=unix://$ROOT/docker.sock docker system dial-stdio"
+    } >"$dir/sshd_config"
+    {
+        echo "Host $ENGINE_ADDRESS"
+        echo "    Port $SSH_PORT"
+        echo "    User root"
+        echo "    IdentityFile $dir/id"
+        echo "    IdentitiesOnly yes"
+        echo "    UserKnownHostsFile $dir/known_hosts"
+        echo "    StrictHostKeyChecking yes"
+        echo "    BatchMode yes"
+        echo "    ConnectTimeout 10"
+    } >"$dir/ssh_config"
+    echo "[$ENGINE_ADDRESS]:$SSH_PORT $(cut -d' ' -f1,2 "$dir/host_key.pub")" >"$dir/known_hosts"
+    # What docker (the command, and docker-py's ssh client) runs as `ssh`: this one.
+    printf '#!/bin/sh\nexec %s -F %s "$@"\n' "$(command -v ssh)" "$dir/ssh_config" >"$dir/bin/ssh"
+    chmod +x "$dir/bin/ssh"
+    nsenter --net="/var/run/netns/$NS" /usr/sbin/sshd -f "$dir/sshd_config"
+    echo "ssh://root@$ENGINE_ADDRESS:$SSH_PORT"
+}
+
+down_quietly() {
+    stop_recorded "$ROOT/sshd.pid" sshd
+    stop_recorded "$ROOT/dockerd.pid" "$ROOT"
     pkill -f "$ROOT/exec/containerd" 2>/dev/null || true
-    while rules -D 2>/dev/null; do :; done
+    # Each rule as often as it is there (an interrupted `up` may have added some twice).
+    while iptables -D "${FORWARD_OUT[@]}" 2>/dev/null; do :; done
+    while iptables -D "${FORWARD_BACK[@]}" 2>/dev/null; do :; done
+    while iptables -t nat -D "${MASQUERADE[@]}" 2>/dev/null; do :; done
     ip link delete "$HOST_SIDE" 2>/dev/null || true
     ip netns delete "$NS" 2>/dev/null || true
-    # Mounts the engine left (its overlay layers) go before its files.
-    grep -o " $ROOT/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-    rm -rf "$ROOT"
+    unmount_and_remove "$ROOT"
 }
 
 case ${1:-} in
     up) up ;;
+    ssh) ssh_up "${2:?usage: $0 ssh DIR}" ;;
     down) down_quietly ;;
-    *) say "usage: $0 up | down"; exit 2 ;;
+    *) say "usage: $0 up | ssh DIR | down"; exit 2 ;;
 esac

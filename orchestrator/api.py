@@ -31,7 +31,7 @@ from orchestrator.django_settings import (
     database_settings,
     django_settings,
 )
-from orchestrator.engine import THREAD_PREFIX, connect, host_gateway
+from orchestrator.engine import THREAD_PREFIX, connect, host_gateway, podman_of
 from orchestrator.errors import OrchestratorError
 from orchestrator.faults import Faults
 from orchestrator.lifecycle import StartCancelled, StartGate
@@ -104,10 +104,14 @@ def save_run_logs(run_dir: Path, directory: Path) -> list[Path]:
 @functools.cache
 def live_server_address() -> str:
     """Where a live server for the browser container should listen: only the address the
-    containers reach this machine at, when that is this machine's; else every interface.
-    Asked of the engine once per process."""
+    containers reach this machine at, when that is this machine's; else every interface
+    (a Podman that maps ``host-gateway`` itself may choose another of this machine's
+    addresses). Asked of the engine once per process."""
     client = connect()
     try:
+        podman = podman_of(client)
+        if podman is not None and (podman.rootless or podman.version >= (4, 7)):
+            return "0.0.0.0"
         return host_gateway(client) or "0.0.0.0"
     finally:
         client.close()

@@ -142,9 +142,21 @@ def make_debian_base(
             tag=tag or "latest",
             changes=[f"LABEL {LABEL_MANAGED}=true"],
         )
-        # Podman's Docker API (4.x) names an import docker.io/REPOSITORY:latest, whatever
-        # tag it is given: name the image it reports as asked (a no-op on Docker).
-        image_ids = IMAGE_ID.findall(str(imported))
-        if image_ids:
-            client.api.tag(image_ids[-1], repository, tag or "latest")
+        name_imported(client, imported, repository, tag or "latest")
     log(f"made {reference} with debootstrap in {time.monotonic() - started:.1f}s")
+
+
+def name_imported(client: docker.DockerClient, answer: object, repository: str, tag: str) -> None:
+    """See that the image an import made is named ``repository:tag``. Podman's Docker API
+    (4.x) names an import docker.io/REPOSITORY:latest, whatever tag it is given: the
+    image it reports is tagged as asked (a no-op on Docker)."""
+    image_ids = IMAGE_ID.findall(str(answer))
+    if image_ids:
+        client.api.tag(image_ids[-1], repository, tag)
+    try:
+        client.images.get(f"{repository}:{tag}")
+    except docker.errors.NotFound:
+        raise ImageError(
+            f"the engine imported the debootstrapped base but has no {repository}:{tag} "
+            f"(its answer: {str(answer)[:200]!r})"
+        ) from None

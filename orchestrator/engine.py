@@ -8,8 +8,11 @@ testcontainers' reaper and removes them itself (see :mod:`orchestrator.stack`).
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import socket
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -81,15 +84,28 @@ def engine_is_local() -> bool:
 
 def connect(timeout: float = 120) -> docker.DockerClient:
     """A client of the engine DOCKER_HOST or the Docker context names (or the default
-    socket), checked with a ping."""
+    socket), checked with a ping.
+
+    An ``ssh://`` engine is reached as the docker command reaches it: through this
+    machine's ``ssh`` (its configuration, keys, agent and known hosts), running
+    ``docker system dial-stdio`` on the engine's host; not through paramiko."""
+    url = engine_url()
+    if url.startswith("ssh://") and importlib.util.find_spec("paramiko") is None:
+        raise EngineUnavailable(
+            f"the engine is at {url}, which docker-py reaches only with paramiko installed: "
+            "pip install 'stackyard[ssh]'"
+        )
     try:
         context = _context()
         if context is not None:
             client = docker.DockerClient(
-                base_url=context.Host, tls=context.TLSConfig or False, timeout=int(timeout)
+                base_url=context.Host,
+                tls=context.TLSConfig or False,
+                timeout=int(timeout),
+                use_ssh_client=True,
             )
         else:
-            client = docker.from_env(timeout=int(timeout))
+            client = docker.from_env(timeout=int(timeout), use_ssh_client=True)
         client.ping()
     except DockerException as error:
         raise EngineUnavailable(f"no Docker engine answers ({error}); {ENGINE_HINT}") from None
@@ -115,23 +131,45 @@ def host_gateway(client: docker.DockerClient) -> str:
     if published_host() != "127.0.0.1":
         return ""
     try:
-        config = client.networks.get("bridge").attrs["IPAM"]["Config"] or []
-        gateways = [str(entry.get("Gateway", "")) for entry in config]
-        gateway = next(address for address in gateways if address.count(".") == 3)
+        gateway = network_gateway(client.networks.get("bridge").attrs)
         with socket.socket() as probe:
             probe.bind((gateway, 0))  # fails unless the address is this machine's
-    except (DockerException, KeyError, TypeError, StopIteration, OSError):
+    except (DockerException, OSError):
         return ""
     return gateway
 
 
-def is_podman(client: docker.DockerClient) -> bool:
-    """Whether the engine is Podman's Docker-compatible service (its version says so)."""
+def network_gateway(attrs: dict[str, Any]) -> str:
+    """A network's IPv4 gateway, from what the engine says of it ('' when none)."""
+    config = (attrs.get("IPAM") or {}).get("Config") or []
+    gateways = [str(entry.get("Gateway", "")).partition("/")[0] for entry in config]
+    return next((address for address in gateways if address.count(".") == 3), "")
+
+
+@dataclass(frozen=True)
+class Podman:
+    """What differs with Podman's Docker-compatible service: its version, and whether
+    it runs rootless (then its networks live in a namespace of the user's own)."""
+
+    version: tuple[int, ...]
+    rootless: bool
+
+
+def podman_of(client: docker.DockerClient) -> Podman | None:
+    """The engine's :class:`Podman`, when it is Podman's service (its version says so)."""
     try:
         components = client.version().get("Components") or []
+        podman = next((c for c in components if "podman" in str(c.get("Name", "")).lower()), None)
+        if podman is None:
+            return None
+        security = client.info().get("SecurityOptions") or []
     except (DockerException, requests.RequestException):
-        return False
-    return any("podman" in str(component.get("Name", "")).lower() for component in components)
+        return None
+    numbers = re.findall(r"\d+", str(podman.get("Version", "")).partition("-")[0])
+    return Podman(
+        version=tuple(int(number) for number in numbers[:3]),
+        rootless=any("rootless" in str(option) for option in security),
+    )
 
 
 def published_host() -> str:

@@ -51,10 +51,12 @@ from orchestrator.engine import (
     LABEL_STATE,
     REMOTE_PUBLISH_ADDRESS,
     THREAD_PREFIX,
+    Podman,
     address_towards,
     engine_is_local,
     host_gateway,
-    is_podman,
+    network_gateway,
+    podman_of,
     published_host,
 )
 from orchestrator.errors import NotStarted, OrchestratorError, ServiceNotReady
@@ -69,6 +71,8 @@ from orchestrator.waiting import (
 )
 
 PUBLISH_ADDRESS = "127.0.0.1"
+# Docker's name, in a container's extra hosts, for its host's address on the bridge.
+HOST_GATEWAY = "host-gateway"
 # What a remote engine's containers that serve this machine are told of its address.
 CLIENT_ADDRESS = "STACKYARD_CLIENT_ADDRESS"
 PORT_ATTEMPTS = 3  # a port chosen free may be taken by another process before the start
@@ -425,8 +429,8 @@ class Stack:
                 mount.host_path: {"bind": mount.container_path, "mode": mount.mode}
                 for mount in spec.mounts
             }
-            if self.podman:
-                options = self._for_podman(options)
+            if self.podman is not None:
+                options = self._for_podman(options, self.podman)
         else:
             volumes = {}
             shared = [m.host_path for m in spec.mounts if m.mode != "ro"]
@@ -439,13 +443,10 @@ class Stack:
             # at its address towards the engine, not at the engine host's gateway.
             # Those that serve this machine (the browser's WebDriver) are told the address
             # its requests come from (STACKYARD_CLIENT_ADDRESS).
-            extra_hosts = dict(options.get("extra_hosts") or {})
-            for name, address in extra_hosts.items():
-                if address == "host-gateway":
-                    extra_hosts[name] = address_towards(self.host)
-                    environment[CLIENT_ADDRESS] = extra_hosts[name]
-            if extra_hosts:
-                options["extra_hosts"] = extra_hosts
+            if HOST_GATEWAY in (options.get("extra_hosts") or {}).values():
+                address = address_towards(self.host)
+                options["extra_hosts"] = with_host_address(options, address)
+                environment[CLIENT_ADDRESS] = address
         endpoint = self.client.api.create_endpoint_config(aliases=[spec.name])
         container = self.client.containers.create(
             spec.image,
@@ -470,27 +471,30 @@ class Stack:
         return container
 
     @functools.cached_property
-    def podman(self) -> bool:
-        return is_podman(self.client)
+    def podman(self) -> Podman | None:
+        return podman_of(self.client)
 
-    def _for_podman(self, options: dict[str, Any]) -> dict[str, Any]:
+    def _for_podman(self, options: dict[str, Any], podman: Podman) -> dict[str, Any]:
         """What a local Podman needs said that Docker infers.
 
         Podman before 4.7 knows no ``host-gateway`` (4.3 writes the word into the
-        container's /etc/hosts as if it were an address): the containers get the address
-        the live server listens on (:func:`host_gateway`), else the stack network's
-        gateway (an address of this machine then, the live server listening on all).
-        Rootful Podman before 5 also gives every container open-file and process limits
-        far above the usual (2**20), which the container's start fails to set where this
-        machine's hard limits are lower and Podman may not raise them: its containers
-        get :func:`container_limits` instead."""
+        container's /etc/hosts as if it were an address): rootful, the containers get
+        the address the live server listens on (:func:`host_gateway`), else the stack
+        network's gateway (an address of this machine then, the live server listening on
+        all of them). Rootful Podman also gives every container open-file and process
+        limits far above the usual (2**20), which the container's start fails to set
+        where this machine's hard limits are lower and Podman may not raise them (4.3
+        does not clamp them): its containers get :func:`container_limits` instead.
+        Rootless, its networks are the user's own: nothing is changed."""
+        if podman.rootless:
+            return options
         options = dict(options)
-        extra_hosts = dict(options.get("extra_hosts") or {})
-        for name, address in extra_hosts.items():
-            if address == "host-gateway":
-                extra_hosts[name] = host_gateway(self.client) or self._network_gateway()
-        if extra_hosts:
-            options["extra_hosts"] = extra_hosts
+        if podman.version < (4, 7):
+            assert self.network is not None
+            self.network.reload()
+            address = host_gateway(self.client) or network_gateway(self.network.attrs)
+            if address:
+                options["extra_hosts"] = with_host_address(options, address)
         options.setdefault(
             "ulimits",
             [
@@ -499,12 +503,6 @@ class Stack:
             ],
         )
         return options
-
-    def _network_gateway(self) -> str:
-        assert self.network is not None
-        self.network.reload()
-        config = self.network.attrs.get("IPAM", {}).get("Config") or [{}]
-        return str(config[0].get("Gateway", "")).partition("/")[0]
 
     @staticmethod
     def _remove(container: Container) -> None:
@@ -549,6 +547,12 @@ def _readable(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.uname = info.gname = "root"
     info.mode = 0o755 if info.isdir() or info.mode & 0o111 else 0o644
     return info
+
+
+def with_host_address(options: dict[str, Any], address: str) -> dict[str, str]:
+    """The container's extra hosts, those mapped to ``host-gateway`` mapped to ``address``."""
+    extra_hosts = dict(options.get("extra_hosts") or {})
+    return {name: address if to == HOST_GATEWAY else to for name, to in extra_hosts.items()}
 
 
 def container_limits() -> dict[str, int]:

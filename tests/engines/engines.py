@@ -50,10 +50,10 @@ def engine_started(script: str, services: tuple[str, ...] | None = None) -> Iter
     """The engine ``ci/SCRIPT up`` starts, with this machine's images of ``services``
     loaded into it (it reaches no registry); ``down`` removes it and all of it afterwards."""
     command = ["bash", str(ROOT / "ci" / script)]
-    started = run([*command, "up"])
-    assert started.returncode == 0, started.stderr
-    url = started.stdout.strip()
-    try:
+    try:  # `down` even when `up` stopped half-way
+        started = run([*command, "up"])
+        assert started.returncode == 0, started.stderr
+        url = started.stdout.strip()
         names = images_to_load(services)
         with subprocess.Popen(["docker", "save", *names], stdout=subprocess.PIPE) as saved:
             loaded = run(["docker", "-H", url, "load"], stdin=saved.stdout)
@@ -90,11 +90,15 @@ def services_seen(url: str = "") -> Iterator[set[str]]:
     listing = ["docker", *engine, "ps", "--filter", f"label={LABEL_MANAGED}"]
     listing += ["--format", SERVICE_FORMAT]
     seen: set[str] = set()
+    failures: list[str] = []
     done = threading.Event()
 
     def look() -> None:
         while not done.wait(POLL):
-            seen.update(run(listing).stdout.split())
+            listed = run(listing)
+            if listed.returncode != 0:
+                failures.append(listed.stderr)
+            seen.update(listed.stdout.split())
 
     looking = threading.Thread(target=look, name="engine-look", daemon=True)
     looking.start()
@@ -103,6 +107,7 @@ def services_seen(url: str = "") -> Iterator[set[str]]:
     finally:
         done.set()
         looking.join(timeout=STEP_TIMEOUT)
+    assert not failures, f"could not list what {url or 'this engine'} runs: {failures[0]}"
 
 
 def run_tests(url: str, state_dir: Path, *paths: str, **extra: str) -> str:

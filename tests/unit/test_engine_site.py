@@ -78,6 +78,44 @@ def test_the_current_docker_context_is_the_engine_unless_docker_host_says_otherw
     assert engine_url() == "unix:///var/run/docker.sock"
 
 
+class Pinged:
+    def ping(self):
+        return True
+
+
+def test_an_ssh_engine_is_reached_through_this_machines_ssh(no_engine_settings, monkeypatch):
+    from orchestrator import engine
+
+    monkeypatch.setenv("DOCKER_HOST", "ssh://builder@192.0.2.5")
+    opened = []
+    monkeypatch.setattr(
+        engine.docker, "from_env", lambda **kwargs: opened.append(kwargs) or Pinged()
+    )
+
+    engine.connect()
+
+    assert [kwargs["use_ssh_client"] for kwargs in opened] == [True]  # not paramiko's own
+    assert not engine_is_local()
+    assert published_host() == "192.0.2.5"
+
+
+def test_an_ssh_engine_without_paramiko_is_one_line_saying_what_to_install(
+    no_engine_settings, monkeypatch
+):
+    from orchestrator import engine
+    from orchestrator.errors import EngineUnavailable
+
+    monkeypatch.setenv("DOCKER_HOST", "ssh://builder@192.0.2.5")
+    found = engine.importlib.util.find_spec
+    monkeypatch.setattr(
+        engine.importlib.util, "find_spec", lambda name: None if name == "paramiko" else found(name)
+    )
+
+    with pytest.raises(EngineUnavailable, match=r"pip install 'stackyard\[ssh\]'") as error:
+        engine.connect()
+    assert "\n" not in str(error.value)
+
+
 def test_the_address_the_containers_reach_this_machine_at_can_be_given(monkeypatch):
     """(Found by routing otherwise: the remote-engine tests use that.)"""
     monkeypatch.setenv("ORCHESTRATOR_HOST_ADDRESS", "192.0.2.10")
@@ -201,34 +239,31 @@ def test_a_file_shared_with_this_machine_is_refused_on_a_remote_engine(monkeypat
 
 
 class FakeNetwork:
-    def __init__(self):
-        self.attrs = {"IPAM": {"Config": [{"Subnet": "10.89.0.0/24", "Gateway": "10.89.0.1"}]}}
+    def __init__(self, gateway="10.89.0.1"):
+        self.attrs = {"IPAM": {"Config": [{"Subnet": "10.89.0.0/24", "Gateway": gateway}]}}
 
     def reload(self):
         pass
 
 
-class FakeNetworks:
-    def __init__(self, gateway):
+class FakeEngine(FakeClient):
+    """A local engine that says what it is, and the default bridge's gateway."""
+
+    def __init__(self, name, gateway, version="4.3.1", security=("name=seccomp",)):
+        super().__init__()
+        self.name, self.engine_version, self.security = name, version, list(security)
+        self.networks = self
         self.gateway = gateway
 
     def get(self, name):
         assert name == "bridge"
-        network = FakeNetwork()
-        network.attrs = {"IPAM": {"Config": [{"Gateway": self.gateway}]}}
-        return network
-
-
-class FakeEngine(FakeClient):
-    """A local engine that says what it is, and the default bridge's gateway."""
-
-    def __init__(self, name, gateway):
-        super().__init__()
-        self.name = name
-        self.networks = FakeNetworks(gateway)
+        return FakeNetwork(self.gateway)
 
     def version(self):
-        return {"Components": [{"Name": self.name, "Version": "4.3.1"}]}
+        return {"Components": [{"Name": self.name, "Version": self.engine_version}]}
+
+    def info(self):
+        return {"SecurityOptions": self.security}
 
 
 def local_stack(monkeypatch, engine):
@@ -242,6 +277,14 @@ def local_stack(monkeypatch, engine):
     return stack
 
 
+def created_by(engine, monkeypatch):
+    stack = local_stack(monkeypatch, engine)
+    stack._create(spec_of(options={"extra_hosts": {"host.docker.internal": "host-gateway"}}))
+    (created,) = stack.client.containers.created
+    limits = {limit["Name"]: (limit["Soft"], limit["Hard"]) for limit in created.get("ulimits", [])}
+    return created["extra_hosts"]["host.docker.internal"], limits
+
+
 @pytest.mark.parametrize(
     ("bridge_gateway", "expected"),
     [
@@ -249,29 +292,30 @@ def local_stack(monkeypatch, engine):
         ("192.0.2.7", "10.89.0.1"),  # not one (no such bridge yet): the stack network's gateway
     ],
 )
-def test_on_a_local_podman_host_gateway_is_an_address_and_limits_are_this_machines(
+def test_on_a_rootful_podman_4_3_host_gateway_is_an_address_and_limits_are_this_machines(
     monkeypatch, bridge_gateway, expected
 ):
     from orchestrator.stack import container_limits
 
-    stack = local_stack(monkeypatch, FakeEngine("Podman Engine", bridge_gateway))
-    spec = spec_of(options={"extra_hosts": {"host.docker.internal": "host-gateway"}})
+    host, limits = created_by(FakeEngine("Podman Engine", bridge_gateway), monkeypatch)
 
-    stack._create(spec)
-
-    (created,) = stack.client.containers.created
-    assert created["extra_hosts"] == {"host.docker.internal": expected}
-    limits = {limit["Name"]: (limit["Soft"], limit["Hard"]) for limit in created["ulimits"]}
+    assert host == expected
     assert limits == {name: (value, value) for name, value in container_limits().items()}
     assert limits["nproc"][1] <= int(Path("/proc/sys/kernel/pid_max").read_text())
 
 
+def test_a_podman_that_knows_host_gateway_keeps_it(monkeypatch):
+    host, limits = created_by(FakeEngine("Podman Engine", "127.0.0.1", "5.2.1"), monkeypatch)
+
+    assert host == "host-gateway"
+    assert set(limits) == {"nofile", "nproc"}  # rootful: still what this machine allows
+
+
+def test_a_rootless_podman_is_left_to_itself(monkeypatch):
+    engine = FakeEngine("Podman Engine", "127.0.0.1", security=("name=seccomp", "name=rootless"))
+
+    assert created_by(engine, monkeypatch) == ("host-gateway", {})
+
+
 def test_on_a_local_docker_engine_host_gateway_and_limits_are_the_engines(monkeypatch):
-    stack = local_stack(monkeypatch, FakeEngine("Engine", "127.0.0.1"))
-    spec = spec_of(options={"extra_hosts": {"host.docker.internal": "host-gateway"}})
-
-    stack._create(spec)
-
-    (created,) = stack.client.containers.created
-    assert created["extra_hosts"] == {"host.docker.internal": "host-gateway"}
-    assert "ulimits" not in created
+    assert created_by(FakeEngine("Engine", "127.0.0.1"), monkeypatch) == ("host-gateway", {})

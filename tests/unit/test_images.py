@@ -3,6 +3,7 @@ requirements pip gets, what the image tag covers, and how a pip failure reads.""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -463,3 +464,45 @@ def test_another_step_s_failure_keeps_docker_s_error(tmp_path, pip_settings):
 
     with pytest.raises(ImageError, match=r"failed: The command .* code: 100\nE: mirror"):
         ImageBuilder(client, config, log=lambda message: None).ensure(["worker"])
+
+
+class Importer:
+    """An engine after an import: which names it has, and the tags asked of it."""
+
+    def __init__(self, names):
+        self.names = set(names)
+        self.tagged = []
+        self.api = self
+        self.images = self
+
+    def tag(self, image, repository, tag):
+        self.tagged.append((image, f"{repository}:{tag}"))
+        self.names.add(f"{repository}:{tag}")
+
+    def get(self, reference):
+        if reference not in self.names:
+            raise ImageNotFound(reference)
+        return reference
+
+
+IMPORTED_ID = "sha256:" + "8" * 64
+PODMAN_IMPORT = json.dumps({"status": IMPORTED_ID, "progress": "", "id": IMPORTED_ID}) + "\n"
+
+
+def test_a_debootstrapped_base_is_named_as_asked_whatever_the_import_named_it():
+    from orchestrator.debian import name_imported
+
+    # Podman 4.3: the import is named docker.io/stackyard/debian-base:latest.
+    engine = Importer({"docker.io/stackyard/debian-base:latest"})
+
+    name_imported(engine, PODMAN_IMPORT, "stackyard/debian-base", "bookworm")
+
+    assert engine.tagged == [(IMPORTED_ID, "stackyard/debian-base:bookworm")]
+
+
+def test_an_import_the_engine_does_not_name_is_one_error_with_its_answer():
+    from orchestrator.debian import name_imported
+
+    with pytest.raises(ImageError, match="has no stackyard/debian-base:bookworm") as error:
+        name_imported(Importer(set()), '{"status":"done"}', "stackyard/debian-base", "bookworm")
+    assert "\n" not in str(error.value)
