@@ -4,6 +4,8 @@ RabbitMQ's boot definitions, calling off a start, the watchdog's reading of the 
 import base64
 import hashlib
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -199,9 +201,9 @@ def test_the_watchdog_removes_a_stack_whose_owner_died_before_it_was_recorded(
     twice, for a container created as the owner died."""
     sweeps = []
     monkeypatch.setattr("orchestrator.watchdog.owner_alive", lambda owner: False)
-    monkeypatch.setattr("orchestrator.watchdog.connect", lambda: "client")
+    monkeypatch.setattr("orchestrator.engine.connect", lambda: "client")
     monkeypatch.setattr(
-        "orchestrator.watchdog.remove_stack", lambda client, stack_id: sweeps.append(stack_id) or 2
+        "orchestrator.stack.remove_stack", lambda client, stack_id: sweeps.append(stack_id) or 2
     )
     monkeypatch.setattr("orchestrator.watchdog.SECOND_SWEEP_DELAY", 0)
     run_dir = tmp_path / "run"
@@ -212,6 +214,16 @@ def test_the_watchdog_removes_a_stack_whose_owner_died_before_it_was_recorded(
     assert outcome == "owner host:1:1 died: removed 4 containers and networks"
     assert sweeps == ["s1", "s1"]
     assert not run_dir.exists()
+
+
+def test_the_watchdog_starts_without_the_engine_client():
+    """The watchdog starts beside the stack's containers; docker-py's import (most of its
+    start's CPU) waits until the owner dies and there is a stack to remove."""
+    script = "import sys, orchestrator.watchdog; print(sorted(sys.modules))"
+    command = [sys.executable, "-c", script]
+    loaded = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)
+
+    assert "'docker'" not in loaded.stdout
 
 
 def test_a_state_directory_others_may_write_to_is_refused_in_one_line(tmp_path):
