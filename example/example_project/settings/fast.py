@@ -4,10 +4,15 @@ Celery runs tasks eagerly and propagates their errors, results stay in this
 process, the channel layer lives in memory and mail goes to ``mail.outbox``.
 """
 
+import contextlib
+
 from example_project.settings.base import *  # noqa: F403
 from example_project.settings.base import DATA_DIR
 
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Where the source is mounted read-only (stackyard's worker containers, which get
+# their database from the stack), the directory is neither made nor needed.
+with contextlib.suppress(OSError):
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 DATABASES = {
     "default": {
