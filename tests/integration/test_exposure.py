@@ -1,9 +1,12 @@
 """Who can reach what: the browser's WebDriver answers the test process only, and the
-servers' processes run without root."""
+servers' processes run without root; what runs in the containers."""
 
 import json
+import time
 
 import pytest
+
+from fixtures.browser import new_session
 
 pytestmark = pytest.mark.integration
 
@@ -43,3 +46,38 @@ def test_servers_run_without_root(stack, service, browser):
     assert code == 0, output
     uids = next(line for line in output.decode().splitlines() if line.startswith("Uid:"))
     assert "0" not in uids.split()[1:], uids  # real, effective, saved, filesystem
+
+
+# Seconds the container's first process takes to reap the processes of a session that
+# ended: at once; 10 s means nobody reaps them.
+REAP_WAIT = 10.0
+
+
+def defunct(stack) -> list[str]:
+    """The processes in the browser container that ended and that nobody reaped."""
+    code, output = stack.container("browser").exec_run(
+        ["sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null"]
+    )
+    assert code == 0, output
+    left = []
+    for line in output.decode(errors="replace").splitlines():
+        name, _, rest = line.rpartition(")")  # the name is in parentheses, maybe with spaces
+        if rest.split()[:1] == ["Z"]:
+            left.append(name.partition("(")[2])
+    return left
+
+
+def test_ended_browser_sessions_leave_no_processes_behind(stack, browser):
+    """Chromium's processes of a session that quit are reaped; unreaped, each session
+    kept ~9 pids, and a kept browser would refuse new ones at its pids limit."""
+    for _ in range(2):
+        driver = new_session(stack.webdriver_url())
+        try:
+            driver.get("data:text/html,<p>hi</p>")
+        finally:
+            driver.quit()
+    deadline = time.monotonic() + REAP_WAIT
+    while (left := defunct(stack)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    assert not left, f"processes left unreaped in the browser container: {left}"
