@@ -7,7 +7,7 @@ import docker
 import pytest
 
 from orchestrator.engine import LABEL_STATE, THREAD_PREFIX
-from tests.integration.inner import run_inner, write_test
+from tests.integration.inner import run_inner, run_session, write_test
 
 # Each test writes the stack's services, as the engine lists them, when it runs.
 RECORDING = """
@@ -178,3 +178,25 @@ def test_a_run_stopped_by_a_usage_error_leaves_nothing(pytestconfig, tmp_path):
         assert left == []
     finally:
         client.close()
+
+
+# A test run alone that uses the worker and not the database: pytest-django makes no test
+# database for the session, which the worker's settings name all the same.
+WORKER_WITHOUT_THE_DATABASE = """
+def test_the_worker_alone(stack_worker):
+    assert stack_worker.startswith("worker-main@"), stack_worker
+"""
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("database", ["postgres", "sqlite"])
+def test_a_test_using_the_worker_and_no_database_runs_alone(pytestconfig, tmp_path, database):
+    result = run_session(
+        pytestconfig.rootpath,
+        tmp_path,
+        WORKER_WITHOUT_THE_DATABASE,
+        ORCHESTRATOR_DATABASE=database,
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "1 passed" in result.stdout, result.stdout[-3000:]
