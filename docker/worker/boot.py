@@ -22,11 +22,16 @@ CELERY_BROKER_URL, STACKYARD_DJANGO_SETTINGS, optional STACKYARD_BROKER_WAIT
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterable
 
 POLL_INTERVAL = 0.05
+# What the container's engine or a person sends the first process, passed on to the worker.
+FORWARDED_SIGNALS = (
+    signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
+)  # fmt: skip
 # The module pytest-celery 1.x defines its worker's tasks in: their names start with it.
 PYTEST_CELERY_TASKS = "pytest_celery.vendors.worker.tasks"
 
@@ -138,7 +143,37 @@ def setup_django() -> None:
     django.setup()
 
 
+def reap_as_first_process() -> None:
+    """As the container's first process, stay behind as its reaper and run the worker in a
+    child.
+
+    Processes whose parent ended are handed to the first process; one that never waits
+    for them (Celery does not) keeps each as a zombie holding a pid, until the container's
+    process limit refuses the worker its next fork: a task that runs a tool which leaves
+    helpers behind (headless Chromium for a PDF, a killed shell pipeline) gets there after
+    a few hundred calls. So this process waits for every child, passes the signals above
+    on to the worker, and exits as the worker did (128 + the signal that ended it).
+    """
+    if os.getpid() != 1:
+        return
+    # Held back until this process forwards them: none is lost between fork and handlers.
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
+    worker = os.fork()
+    if worker == 0:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
+        return
+    for number in FORWARDED_SIGNALS:
+        signal.signal(number, lambda received, frame: os.kill(worker, received))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
+    while True:
+        pid, status = os.wait()
+        if pid == worker:
+            code = os.waitstatus_to_exitcode(status)
+            os._exit(128 - code if code < 0 else code)
+
+
 def main() -> None:
+    reap_as_first_process()
     if os.environ.get("DJANGO_SETTINGS_MODULE"):
         setup_django()
     app = load_app(os.environ["CELERY_APP"])

@@ -53,9 +53,9 @@ def test_servers_run_without_root(stack, service, browser):
 REAP_WAIT = 10.0
 
 
-def defunct(stack) -> list[str]:
-    """The processes in the browser container that ended and that nobody reaped."""
-    code, output = stack.container("browser").exec_run(
+def defunct(stack, service: str) -> list[str]:
+    """The processes in a service's container that ended and that nobody reaped."""
+    code, output = stack.container(service).exec_run(
         ["sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null"]
     )
     assert code == 0, output
@@ -76,8 +76,31 @@ def test_ended_browser_sessions_leave_no_processes_behind(stack, browser):
             driver.get("data:text/html,<p>hi</p>")
         finally:
             driver.quit()
-    deadline = time.monotonic() + REAP_WAIT
-    while (left := defunct(stack)) and time.monotonic() < deadline:
-        time.sleep(0.2)
+
+    left = reaped_late(stack, "browser")
 
     assert not left, f"processes left unreaped in the browser container: {left}"
+
+
+def test_the_worker_container_reaps_orphaned_processes(stack, stack_worker):
+    """What a task's tools leave behind (a helper whose parent ended) is reaped; unreaped,
+    each holds a pid until the worker's limit of 1024 refuses its next fork."""
+    # The subshell ends at once: its background sleep is orphaned, handed to the
+    # container's first process, and ends 0.2 s later.
+    code, output = stack.container(stack.worker_name).exec_run(
+        ["sh", "-c", "for n in 1 2 3; do (sleep 0.2 &); done"]
+    )
+    assert code == 0, output
+    time.sleep(0.5)  # the sleeps have ended
+
+    left = reaped_late(stack, stack.worker_name)
+
+    assert not left, f"processes left unreaped in the worker container: {left}"
+
+
+def reaped_late(stack, service: str) -> list[str]:
+    """The unreaped processes of a container still there after REAP_WAIT, if any."""
+    deadline = time.monotonic() + REAP_WAIT
+    while (left := defunct(stack, service)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
