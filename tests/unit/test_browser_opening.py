@@ -122,3 +122,69 @@ def test_an_opening_nobody_took_is_quit_when_the_process_ends(opened):
     opening.discard()
 
     assert opened[0].quit_calls == 1
+
+
+class Config:
+    """What session_to_open uses of pytest's config."""
+
+    def __init__(self):
+        self.stash = pytest.Stash()
+        self.cleanups = []
+
+    def add_cleanup(self, function):
+        self.cleanups.append(function)
+
+
+def default_options():
+    """Stands for stackyard's own browser_options fixture."""
+
+
+default_options.__module__ = browser_module.__name__
+
+
+class Item:
+    """A collected test using ``names``, with stackyard's browser_options."""
+
+    def __init__(self, *names):
+        self.fixturenames = ["browser_options", *names]
+        definition = type("FixtureDef", (), {"func": staticmethod(default_options)})
+        self._fixtureinfo = type(
+            "Info", (), {"name2fixturedefs": {"browser_options": [definition]}}
+        )
+
+
+# Most of them use the live server.
+LIVE_SERVER_TESTS = [
+    Item("browser", "channels_live_server"),
+    Item("browser"),
+    Item("browser", "channels_live_server"),
+]
+
+
+def test_the_live_servers_port_is_chosen_for_the_session_opened_before_it(monkeypatch):
+    monkeypatch.setattr(browser_module, "_daphne_takes_a_port", lambda: True)
+    config = Config()
+
+    opening = browser_module.session_to_open(config, LIVE_SERVER_TESTS)
+
+    port = config.stash[browser_module.live_port_key]
+    assert opening is not None
+    assert opening.origins == (f"http://host.docker.internal:{port}",)
+    assert config.cleanups == [opening.discard]
+
+
+def test_with_a_daphne_that_takes_no_port_nothing_is_opened_for_the_live_server(monkeypatch):
+    """Daphne before 4.2 listens where the kernel says: the origin is not known in advance."""
+    monkeypatch.setattr(browser_module, "_daphne_takes_a_port", lambda: False)
+    config = Config()
+
+    assert browser_module.session_to_open(config, LIVE_SERVER_TESTS) is None
+    assert browser_module.live_port_key not in config.stash
+    # Tests without the live server still get theirs opened.
+    opening = browser_module.session_to_open(config, [Item("browser"), Item("browser")])
+    assert opening is not None
+    assert opening.origins == ()
+
+
+def test_the_installed_daphne_takes_a_port():
+    assert browser_module._daphne_takes_a_port()  # daphne 4.2 or newer here
