@@ -146,7 +146,7 @@ class Attachment:
         except NotFound:
             return False
         if container.status != "running":
-            container.remove(force=True)
+            container.remove(force=True, v=True)
             return False
         self.stack.adopt(name, container, spec)
         return True

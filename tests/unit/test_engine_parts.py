@@ -1,5 +1,6 @@
 """Engine pieces that need no Docker: mirrors, error messages, endpoints, CLI errors,
-RabbitMQ's boot definitions, calling off a start, the watchdog's reading of the state."""
+RabbitMQ's boot definitions, calling off a start, the watchdog's reading of the state,
+a kept stack's dead container."""
 
 import base64
 import hashlib
@@ -10,6 +11,7 @@ import time
 
 import pytest
 
+from orchestrator.attachment import Attachment
 from orchestrator.cli import main
 from orchestrator.config import load_config
 from orchestrator.debian import apt_mirror
@@ -272,3 +274,37 @@ def test_only_the_stacks_own_watchdog_is_signalled(tmp_path):
             assert not is_watchdog(stranger.pid, "abc123")
         finally:
             stranger.kill()
+
+
+class _DeadContainer:
+    status = "exited"
+
+    def __init__(self):
+        self.removals = []
+
+    def remove(self, **options):
+        self.removals.append(options)
+
+
+def test_a_kept_stacks_dead_container_goes_with_its_volumes():
+    # An image's VOLUME (the official postgres image's data) gets an anonymous volume,
+    # which a removal without v=True leaves on the engine for good.
+    dead = _DeadContainer()
+
+    class Containers:
+        def get(self, container_id):
+            assert container_id == "c0ffee"
+            return dead
+
+    class Client:
+        containers = Containers()
+
+    class Stack:
+        client = Client()
+
+        def services(self):
+            return []
+
+    attachment = Attachment(Stack(), plan=None, state_dir=None, mode="kept")
+    assert attachment._adopt("postgres", "c0ffee", spec=None) is False
+    assert dead.removals == [{"force": True, "v": True}]
