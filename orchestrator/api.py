@@ -12,34 +12,51 @@ containers' logs. The mapping of endpoints to Django and Celery settings is
 from __future__ import annotations
 
 import functools
+import importlib
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from docker.errors import NotFound
-
-from orchestrator import lifecycle
-from orchestrator.attachment import Attachment
+from orchestrator import THREAD_PREFIX
 from orchestrator.cleaning import SliceCleaner
 from orchestrator.config import Config
-from orchestrator.deathwatch import Death, DeathWatch
-from orchestrator.demand import Demand
+from orchestrator.demand import Demand, StartCancelled, StartGate
 from orchestrator.django_settings import (
     celery_app_settings,
     celery_environment,
     database_settings,
     django_settings,
 )
-from orchestrator.engine import THREAD_PREFIX, connect, host_gateway, podman_of
 from orchestrator.errors import OrchestratorError
-from orchestrator.faults import Faults
-from orchestrator.lifecycle import StartCancelled, StartGate
 from orchestrator.owner import owner_id
 from orchestrator.plan import Endpoints
 from orchestrator.services import SERVICES, browser
 from orchestrator.services.base import HOST_ALIAS, MaskedURL, Slice, is_worker, redact
-from orchestrator.waiting import describe_state
+from orchestrator.state import StateDir
+
+if TYPE_CHECKING:
+    from orchestrator.attachment import Attachment
+    from orchestrator.deathwatch import Death, DeathWatch
+    from orchestrator.faults import Faults
+
+# Where these names live: modules that import docker-py (~0.2 s with requests and
+# paramiko), loaded when a run first uses the engine, so that a session with no test
+# that needs the stack (the fast layer) never imports it.
+_ENGINE_NAMES = {
+    "Attachment": "orchestrator.attachment",
+    "Death": "orchestrator.deathwatch",
+    "DeathWatch": "orchestrator.deathwatch",
+    "Faults": "orchestrator.faults",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _ENGINE_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "HOST_ALIAS",
@@ -81,24 +98,48 @@ def open_run_stack(
     demand: Demand | None = None,
 ) -> Attachment:
     """Attach to the kept stack or the run's stack, or start one (see :mod:`lifecycle`)."""
+    from orchestrator import lifecycle
+    from orchestrator.engine import connect
+
     client = connect()
     return lifecycle.open_stack(client, config, run_dir, owner, keep, log, slices, gate, demand)
 
 
 def finish_run(run_dir: Path) -> bool:
-    """Stop the run's own stack (never a kept one); return whether there was one."""
-    return lifecycle.run_has_stack(run_dir) and lifecycle.finish_run(connect(), run_dir)
+    """Stop the run's own stack (never a kept one); return whether there was one. The
+    engine's errors are raised as :class:`OrchestratorError`."""
+    if not run_has_stack(run_dir):
+        return False
+    from docker.errors import DockerException
+
+    from orchestrator import lifecycle
+    from orchestrator.engine import connect
+
+    try:
+        return lifecycle.finish_run(connect(), run_dir)
+    except DockerException as error:
+        raise OrchestratorError(str(error)) from error
 
 
 def run_has_stack(run_dir: Path) -> bool:
-    return lifecycle.run_has_stack(run_dir)
+    """Whether the run recorded a stack of its own (it may have attached to a kept one)."""
+    return StateDir(run_dir, create=False).file.exists()
 
 
 def save_run_logs(run_dir: Path, directory: Path) -> list[Path]:
-    """Save the whole log of each container of the run's own stack under ``directory``."""
-    if not lifecycle.run_has_stack(run_dir):
+    """Save the whole log of each container of the run's own stack under ``directory``.
+    The engine's errors are raised as :class:`OrchestratorError`."""
+    if not run_has_stack(run_dir):
         return []
-    return lifecycle.save_run_logs(connect(), run_dir, directory)
+    from docker.errors import DockerException
+
+    from orchestrator import lifecycle
+    from orchestrator.engine import connect
+
+    try:
+        return lifecycle.save_run_logs(connect(), run_dir, directory)
+    except DockerException as error:
+        raise OrchestratorError(str(error)) from error
 
 
 @functools.cache
@@ -107,6 +148,8 @@ def live_server_address() -> str:
     containers reach this machine at, when that is this machine's; else every interface
     (a Podman that maps ``host-gateway`` itself may choose another of this machine's
     addresses). Asked of the engine once per process."""
+    from orchestrator.engine import connect, host_gateway, podman_of
+
     client = connect()
     try:
         podman = podman_of(client)
@@ -229,6 +272,7 @@ class StackSlice:
         """Follow the deaths of the stack's servers and of this slice's worker: each one
         stackyard did not cause is passed to ``on_death`` (from another thread) as the
         engine reports it, until the watch is closed."""
+        from orchestrator.deathwatch import DeathWatch
 
         return DeathWatch(self.attachment.stack, self.own_services, on_death).start()
 
@@ -243,6 +287,10 @@ class StackSlice:
         name = self.worker_name
         if name not in self.attachment.stack.services():
             return ""  # not started yet: the worker fixture starts it
+        from docker.errors import NotFound
+
+        from orchestrator.waiting import describe_state
+
         container = self.attachment.stack.container(name)
         try:
             container.reload()
@@ -280,6 +328,8 @@ class StackSlice:
         """Faults this slice's tests may cause: restart, kill, pause or cut off a server,
         kill the slice's worker mid-task (see :mod:`orchestrator.faults`). ``on_back``
         is called with a server's name each time it is ready again after a stop."""
+        from orchestrator.faults import Faults
+
         return Faults(self.attachment, self.slice, on_back)
 
     def webdriver_url(self) -> str:

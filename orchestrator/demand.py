@@ -8,13 +8,19 @@ start in progress launches each of them as soon as it is asked for, so that it
 boots beside the servers; one asked for after the start is done is started by
 the process that needs it (``Attachment.ensure_database``, ``ensure_worker``,
 ``ensure_browser``). A worker needs the database: asking for one asks for both.
+
+A run that ends before it needs its stack calls off a start made in the background
+(:class:`StartGate`), if that start has launched no container yet.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
+
+from orchestrator.errors import OrchestratorError
 
 BROWSER = "browser"
 DATABASE = "database"  # the stack's own database server (PostgreSQL), when it runs one
@@ -72,3 +78,30 @@ class Demand:
             return self.fixed | frozenset(os.listdir(self.directory))
         except FileNotFoundError:
             return self.fixed
+
+
+class StartCancelled(OrchestratorError):
+    """The run ended before its stack was needed, and before any container was launched."""
+
+
+class StartGate:
+    """Lets a run call off a stack start (in the background) that launched no container yet."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._called_off = False
+        self._launched = False
+
+    def launch(self) -> None:
+        """Called by the start just before it launches containers; raises if called off."""
+        with self._lock:
+            if self._called_off:
+                raise StartCancelled("the run ended before it needed its stack; nothing started")
+            self._launched = True
+
+    def call_off(self) -> bool:
+        """Call the start off; return whether it launched containers already (then the
+        caller waits for it to finish, and removes the stack)."""
+        with self._lock:
+            self._called_off = True
+            return self._launched

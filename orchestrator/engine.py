@@ -23,9 +23,6 @@ from docker.errors import DockerException
 from orchestrator.errors import EngineUnavailable
 
 LABEL_PREFIX = "io.stackyard"
-# Names of the threads stackyard starts (starts, probes, builds, teardowns): the fast
-# layer's network guard lets them through while a test runs in the same process.
-THREAD_PREFIX = "stackyard"
 LABEL_MANAGED = f"{LABEL_PREFIX}.managed"
 LABEL_STACK = f"{LABEL_PREFIX}.stack"
 LABEL_SERVICE = f"{LABEL_PREFIX}.service"

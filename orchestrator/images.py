@@ -48,6 +48,7 @@ from docker.errors import APIError, DockerException, ImageNotFound
 from requests.exceptions import RequestException
 
 import orchestrator
+from orchestrator import THREAD_PREFIX
 from orchestrator.config import Config
 from orchestrator.debian import (
     DEFAULT_SUITE,
@@ -55,7 +56,7 @@ from orchestrator.debian import (
     make_debian_base,
     suite_for_python,
 )
-from orchestrator.engine import LABEL_INPUTS, LABEL_MANAGED, LABEL_SERVICE, THREAD_PREFIX
+from orchestrator.engine import LABEL_INPUTS, LABEL_MANAGED, LABEL_SERVICE
 from orchestrator.errors import ImageError
 from orchestrator.image_cache import ImageCache
 from orchestrator.pip_inputs import PipFiles, PipIndex, read_pip_config, redacted

@@ -19,6 +19,7 @@ from pathlib import Path
 import docker
 from docker.errors import NotFound
 
+from orchestrator import THREAD_PREFIX
 from orchestrator.attachment import Attachment
 from orchestrator.config import Config
 from orchestrator.demand import BROWSER, DATABASE, Demand, worker_want
@@ -29,7 +30,6 @@ from orchestrator.engine import (
     LABEL_OWNER,
     LABEL_STACK,
     LABEL_STATE,
-    THREAD_PREFIX,
 )
 from orchestrator.errors import OrchestratorError
 from orchestrator.lifecycle import attach_state, kept_dir, open_stack

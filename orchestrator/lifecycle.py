@@ -22,7 +22,6 @@ import contextlib
 import functools
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,7 +31,15 @@ from docker.errors import DockerException, NotFound
 
 from orchestrator.attachment import Attachment
 from orchestrator.config import Config, database_dir
-from orchestrator.demand import BROWSER, DATABASE, Demand, launch_order, worker_want
+from orchestrator.demand import (
+    BROWSER,
+    DATABASE,
+    Demand,
+    StartCancelled,
+    StartGate,
+    launch_order,
+    worker_want,
+)
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.fingerprints import configuration_fingerprint, source_fingerprint
 from orchestrator.images import ImageBuilder, stack_services
@@ -271,33 +278,6 @@ def _start(
     return Attachment(stack, plan, state_dir, "started", reports)
 
 
-class StartCancelled(OrchestratorError):
-    """The run ended before its stack was needed, and before any container was launched."""
-
-
-class StartGate:
-    """Lets a run call off a stack start (in the background) that launched no container yet."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._called_off = False
-        self._launched = False
-
-    def launch(self) -> None:
-        """Called by the start just before it launches containers; raises if called off."""
-        with self._lock:
-            if self._called_off:
-                raise StartCancelled("the run ended before it needed its stack; nothing started")
-            self._launched = True
-
-    def call_off(self) -> bool:
-        """Call the start off; return whether it launched containers already (then the
-        caller waits for it to finish, and removes the stack)."""
-        with self._lock:
-            self._called_off = True
-            return self._launched
-
-
 def finish_run(client: docker.DockerClient, run_dir: Path) -> bool:
     """Stop the run's own stack (never a kept one); return whether there was one."""
     run = StateDir(run_dir, create=False)
@@ -313,11 +293,6 @@ def finish_run(client: docker.DockerClient, run_dir: Path) -> bool:
         remove_stack(client, state.stack_id)
         run.remove()
     return True
-
-
-def run_has_stack(run_dir: Path) -> bool:
-    """Whether the run recorded a stack of its own (it may have attached to a kept one)."""
-    return StateDir(run_dir, create=False).file.exists()
 
 
 def save_run_logs(client: docker.DockerClient, run_dir: Path, directory: Path) -> list[Path]:

@@ -16,7 +16,6 @@ from typing import Any
 from orchestrator.config import Config, database_dir, worker_settings_module
 from orchestrator.django_settings import celery_environment, container_environment
 from orchestrator.errors import ConfigError, NotStarted
-from orchestrator.images import shipped_recipes
 from orchestrator.probes import Locate
 from orchestrator.roles import Binding, bindings
 from orchestrator.services import SERVICES, worker
@@ -247,6 +246,8 @@ class StackPlan:
                 "Celery app ('package.module' or 'package.module:app') in [tool.orchestrator] "
                 "(`orchestrator init` infers it)"
             )
+        from orchestrator.images import shipped_recipes  # images loads docker-py
+
         internal = self.internal_endpoints(slice_)
         database = self.bindings["database"]
         settings = worker.WorkerSettings(

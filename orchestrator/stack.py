@@ -41,6 +41,7 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network as DockerNetwork
 
+from orchestrator import THREAD_PREFIX
 from orchestrator.engine import (
     LABEL_HOST,
     LABEL_KEPT,
@@ -50,7 +51,6 @@ from orchestrator.engine import (
     LABEL_STACK,
     LABEL_STATE,
     REMOTE_PUBLISH_ADDRESS,
-    THREAD_PREFIX,
     Podman,
     address_towards,
     engine_is_local,

@@ -6,7 +6,8 @@ import json
 import docker
 import pytest
 
-from orchestrator.engine import LABEL_STATE, THREAD_PREFIX, engine_is_local
+from orchestrator import THREAD_PREFIX
+from orchestrator.engine import LABEL_STATE, engine_is_local
 from tests.integration.inner import run_inner, run_session, write_test
 
 # Each test writes the stack's services, as the engine lists them, when it runs.

@@ -15,8 +15,8 @@ from orchestrator.attachment import Attachment
 from orchestrator.cli import main
 from orchestrator.config import load_config
 from orchestrator.debian import apt_mirror
+from orchestrator.demand import StartCancelled, StartGate
 from orchestrator.errors import ImageError, ServiceNotReady
-from orchestrator.lifecycle import StartCancelled, StartGate
 from orchestrator.plan import Credentials, StackPlan
 from orchestrator.services.base import Slice
 from orchestrator.services.rabbitmq import SERVICE as RABBITMQ

@@ -38,3 +38,40 @@ def test_every_service_module_declares_a_service_and_has_a_recipe():
     assert set(SERVICES) == modules - {"__init__", "base"}
     for name in SERVICES:
         assert (ROOT / "docker" / name / "Dockerfile").is_file(), name
+
+
+# pytest-celery's and pytest-docker-tools' plugins import docker-py themselves; the inner
+# session's conftest hides pytest-celery from stackyard's plugin too.
+NO_DOCKER_PLUGINS = ("-p", "no:celery", "-p", "no:docker_tools", "-p", "no:cacheprovider")
+
+
+def test_the_fast_layer_never_imports_docker_py(pytester, monkeypatch):
+    # docker-py, with requests and paramiko, is most of the plugin's import time (0.24 s
+    # against 0.08 s without): a run that deselects the integration tests (make
+    # test-fast), which needs no engine, does not pay it.
+    (pytester.path / "pyproject.toml").write_text("[tool.orchestrator]\n")
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)  # a project without Django
+    pytester.makeconftest(
+        """
+        import sys
+        import pytest
+
+        sys.modules["pytest_celery"] = None  # as in a project without pytest-celery
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_unconfigure(config):
+            loaded = sorted(m for m in ("docker", "requests", "paramiko") if m in sys.modules)
+            (config.rootpath / "loaded.txt").write_text(" ".join(loaded) or "none")
+        """
+    )
+    pytester.makepyfile(
+        """
+        import sys
+
+        def test_runs_without_the_engine():
+            assert "docker" not in sys.modules
+        """
+    )
+    result = pytester.runpytest_subprocess("-m", "not integration", *NO_DOCKER_PLUGINS)
+    result.assert_outcomes(passed=1)
+    assert (pytester.path / "loaded.txt").read_text() == "none"

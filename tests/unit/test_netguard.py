@@ -10,7 +10,7 @@ import pytest
 
 from fixtures.netguard import Allowlist, Destination, NetworkAccessBlocked, NetworkGuard
 from fixtures.plugin import guard_key
-from orchestrator.engine import THREAD_PREFIX
+from orchestrator import THREAD_PREFIX
 
 
 def _listening() -> Iterator[tuple[str, int]]:
