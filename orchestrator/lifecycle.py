@@ -45,7 +45,7 @@ from orchestrator.fingerprints import configuration_fingerprint, source_fingerpr
 from orchestrator.images import ImageBuilder, stack_services
 from orchestrator.owner import KEPT
 from orchestrator.plan import StackPlan, generate_credentials, state_credentials
-from orchestrator.services.base import Slice, is_worker
+from orchestrator.services.base import WORKER_PREFIX, Slice, is_worker
 from orchestrator.spec import ServiceSpec
 from orchestrator.stack import Stack, remove_stack, save_stack_logs
 from orchestrator.state import SliceState, StackState, StateDir, slices_in_use, unwritable
@@ -100,7 +100,7 @@ def open_stack(
     with kept.locked():
         state = kept.load()
         if state is not None:
-            attachment = _attach_if_usable(client, config, kept, state, log)
+            attachment = _attach_if_usable(client, config, kept, state, log, slices)
             if attachment is not None:
                 attachment.seconds = time.monotonic() - began
                 return attachment
@@ -130,8 +130,17 @@ def open_stack(
 
 
 def _attach_if_usable(
-    client: docker.DockerClient, config: Config, kept: StateDir, state: StackState, log: Log
+    client: docker.DockerClient,
+    config: Config,
+    kept: StateDir,
+    state: StackState,
+    log: Log,
+    slices: Sequence[str],
 ) -> Attachment | None:
+    """The kept stack, if its configuration is the project's and its servers and these
+    slices' workers answer; else None, once it is removed. Other slices' workers are
+    those processes' to check: a worker that died is started again on demand, and the
+    control ping of each of them took ~20 ms here."""
     reason = ""
     try:
         builder = ImageBuilder(client, config, log)
@@ -140,7 +149,9 @@ def _attach_if_usable(
             reason = "its images or configuration changed"
         else:
             attachment = attach_state(client, config, kept, state, "kept", log)
-            problems = attachment.stack.unhealthy()
+            own = {f"{WORKER_PREFIX}{name}" for name in slices}
+            stack = attachment.stack
+            problems = stack.unhealthy(n for n in stack.services() if not is_worker(n) or n in own)
             if not problems:
                 return attachment
             reason = "; ".join(f"{name}: {problem}" for name, problem in problems.items())

@@ -165,23 +165,30 @@ class Stack:
     def container_ids(self) -> dict[str, str]:
         return {name: str(container.id) for name, container in self._containers.items()}
 
-    def unhealthy(self) -> dict[str, str]:
-        """Services that are not running or fail one probe attempt, with the reason."""
-        problems = {}
-        for name, container in list(self._containers.items()):
-            try:
+    def unhealthy(self, names: Iterable[str] | None = None) -> dict[str, str]:
+        """Services (every one, or those of ``names``) that are not running or fail one
+        probe attempt, with the reason. They are checked side by side: one after another,
+        a kept stack's seven took 0.2 s, which each process of a run paid as it attached."""
+        wanted = [
+            (name, container)
+            for name, container in list(self._containers.items())
+            if names is None or name in names
+        ]
+        found = list(self._pool.map(lambda item: self._problem(*item), wanted))
+        return {name: problem for (name, _), problem in zip(wanted, found, strict=True) if problem}
+
+    def _problem(self, name: str, container: Container) -> str:
+        try:
+            container.reload()
+            if container.status == "running":
+                self._specs[name].probe.attempt(self.locate)
+                return ""
+        except (NotReadyYet, OSError, DockerException, OrchestratorError) as error:
+            with contextlib.suppress(DockerException):
                 container.reload()
-                if container.status == "running":
-                    self._specs[name].probe.attempt(self.locate)
-                    continue
-            except (NotReadyYet, OSError, DockerException, OrchestratorError) as error:
-                with contextlib.suppress(DockerException):
-                    container.reload()
-                if container.status == "running":
-                    problems[name] = f"{type(error).__name__}: {error}"
-                    continue
-            problems[name] = f"container {describe_state(container)}"
-        return problems
+            if container.status == "running":
+                return f"{type(error).__name__}: {error}"
+        return f"container {describe_state(container)}"
 
     def expect_stop(self, service: str, expected: bool = True) -> None:
         """Announce a stop of ``service`` stackyard causes on purpose (a fault, a restart),

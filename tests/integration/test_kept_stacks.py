@@ -104,3 +104,29 @@ def slice_held_by_another_run(lock):
     with open(lock, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield
+
+
+@pytest.mark.timeout(120)
+def test_another_slices_dead_worker_does_not_replace_the_kept_stack(
+    pytestconfig, tmp_path, docker_client
+):
+    # Each process checks the servers and its own worker as it attaches; the worker of
+    # another slice is that process's to check (and is started again when it asks).
+    root, state = pytestconfig.rootpath, tmp_path / "state"
+    record = tmp_path / "record.json"
+    test_file = write_test(tmp_path, RECORD_TEST.format(record=str(record)))
+    try:
+        started = orchestrator(root, state, "up", "--workers", "2")
+        assert started.returncode == 0, started.stderr
+        kept = json.loads((state / "stack.json").read_text())
+        other = docker_client.containers.get(kept["slices"]["gw0"]["worker"])
+        other.kill()
+        other.wait(timeout=30)
+
+        completed = run_inner(root, test_file, state, "-p", "no:xdist")
+        assert completed.returncode == 0, completed.stdout[-3000:]
+        assert "replacing kept stack" not in completed.stdout + completed.stderr
+        run = json.loads(record.read_text())
+        assert (run["mode"], run["stack"]) == ("kept", kept["stack_id"])
+    finally:
+        orchestrator(root, state, "down")
