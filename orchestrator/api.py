@@ -313,6 +313,16 @@ class StackSlice:
             self.endpoints = attachment.plan.endpoints(attachment.stack.locate, self.slice)
         return database_settings(self.endpoints.database_url)
 
+    def spare_database(self) -> str | None:
+        """A database the slice's test database can be renamed from, made ahead of time
+        from template1 (a kept stack's own PostgreSQL server), or None."""
+        return self.attachment.spare_database(self.slice)
+
+    def make_spare_database(self) -> None:
+        """Make the slice's spare for the next run (nothing raised: without one, the
+        test database is created as usual)."""
+        self.attachment.make_spare_database(self.slice)
+
     def container(self, service: str) -> Any:
         """A container of the stack (the docker-py object), for pytest-celery's nodes."""
         return self.attachment.stack.container(service)

@@ -10,6 +10,7 @@ from orchestrator.errors import OrchestratorError
 from orchestrator.fingerprints import source_fingerprint
 from orchestrator.images import ImageReport
 from orchestrator.plan import StackPlan
+from orchestrator.services import postgres
 from orchestrator.services.base import Slice
 from orchestrator.spec import ServiceSpec
 from orchestrator.stack import Stack
@@ -92,6 +93,22 @@ class Attachment:
                 state.slices[name] = recorded
                 self.state_dir.save(state)
         return Slice(name, recorded.number)
+
+    def spare_database(self, slice_: Slice) -> str | None:
+        """The name of the slice's spare test database when the stack is kept and the
+        database role is its own PostgreSQL server, else None (see
+        :func:`postgres.spare_database_name`)."""
+        binding = self.plan.bindings["database"]
+        if not self.kept or not binding.managed or binding.service != postgres.NAME:
+            return None
+        return postgres.spare_database_name(slice_)
+
+    def make_spare_database(self, slice_: Slice) -> bool:
+        """Make the slice's spare test database, if it has one; return whether it exists."""
+        if self.spare_database(slice_) is None:
+            return False
+        server = self.plan.server(self.plan.bindings["database"], self.stack.locate)
+        return postgres.make_spare_database(server, slice_)
 
     def ensure_worker(self, slice_: Slice) -> str:
         """The slice's worker container; returns its node name.

@@ -69,7 +69,8 @@ def slice_names(workers: int) -> list[str]:
 def up(
     client: docker.DockerClient, config: Config, workers: int, log: Log, headed: bool = False
 ) -> Attachment:
-    """Start (or find) the kept stack, with the browser and a worker per slice ready.
+    """Start (or find) the kept stack, with the browser, a worker and a spare test
+    database per slice ready.
 
     ``headed``: the browser draws on a virtual display a person can watch over VNC.
     """
@@ -91,6 +92,8 @@ def up(
     if config["worker.app"]:  # a project without Celery runs no workers
         with ThreadPoolExecutor(len(slices), thread_name_prefix=THREAD_PREFIX) as pool:
             list(pool.map(start_worker, slices))
+    for slice_ in slices:  # each run makes its slice's next one
+        attachment.make_spare_database(slice_)
     return attachment
 
 

@@ -55,6 +55,9 @@ SERVER_SETTINGS = (
     "jit=off",
 )
 
+# What every server has, and the engine's own sessions open.
+MAINTENANCE_DATABASE = "postgres"
+DUPLICATE_DATABASE = "42P04"  # the SQLSTATE of CREATE DATABASE for a name that exists
 # How long run_sql waits for any one reply (CREATE DATABASE copies a template).
 SQL_TIMEOUT = 30.0
 # Version 3.0 of the protocol, in the start-up message.
@@ -353,6 +356,28 @@ def slice_database_name(slice_: Slice) -> str:
     return "test_stackyard" if slice_.name == "main" else f"test_stackyard_{slice_.name}"
 
 
+def spare_database_name(slice_: Slice) -> str:
+    """A copy of template1 made ahead of time on a kept stack's server, which the slice's
+    next test database is renamed from: renaming takes milliseconds, where CREATE
+    DATABASE copies template1 (0.26 s here, on the container's copy-on-write layer)."""
+    return f"spare_{slice_database_name(slice_)}"
+
+
+def make_spare_database(server: Server, slice_: Slice) -> bool:
+    """Make the slice's spare (one that exists is kept); return whether there is one.
+    The engine's errors are not raised: without a spare, the test database is created
+    as Django creates it."""
+    statement = f'CREATE DATABASE "{spare_database_name(slice_)}"'
+    address = (server.host, server.port)
+    try:
+        run_sql(address, server.user, server.password, MAINTENANCE_DATABASE, statement)
+    except PostgresError as error:
+        return error.code == DUPLICATE_DATABASE
+    except OSError:
+        return False
+    return True
+
+
 class Postgres(Service):
     """Each slice's test database is made (and dropped) by pytest-django in the test
     process; the worker containers use it by the server's network alias. Nothing to
@@ -397,7 +422,7 @@ class Postgres(Service):
         pytest-django does for each slice)."""
         if server.managed:
             return
-        database = server.path or "postgres"
+        database = server.path or MAINTENANCE_DATABASE
         try:
             with _session(
                 (server.host, server.port), server.user, server.password, database, SQL_TIMEOUT

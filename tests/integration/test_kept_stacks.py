@@ -2,6 +2,7 @@
 
 import fcntl
 import json
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -115,10 +116,7 @@ def test_another_slices_dead_worker_does_not_replace_the_kept_stack(
     root, state = pytestconfig.rootpath, tmp_path / "state"
     record = tmp_path / "record.json"
     test_file = write_test(tmp_path, RECORD_TEST.format(record=str(record)))
-    try:
-        started = orchestrator(root, state, "up", "--workers", "2")
-        assert started.returncode == 0, started.stderr
-        kept = json.loads((state / "stack.json").read_text())
+    with kept_stack(root, state, workers=2) as kept:
         other = docker_client.containers.get(kept["slices"]["gw0"]["worker"])
         other.kill()
         other.wait(timeout=30)
@@ -128,5 +126,73 @@ def test_another_slices_dead_worker_does_not_replace_the_kept_stack(
         assert "replacing kept stack" not in completed.stdout + completed.stderr
         run = json.loads(record.read_text())
         assert (run["mode"], run["stack"]) == ("kept", kept["stack_id"])
+
+
+@contextmanager
+def kept_stack(root, state, workers):
+    """``orchestrator up --workers N`` in ``state``: its state file's content; then down."""
+    try:
+        started = orchestrator(root, state, "up", "--workers", str(workers))
+        assert started.returncode == 0, started.stderr
+        yield json.loads((state / "stack.json").read_text())
     finally:
         orchestrator(root, state, "down")
+
+
+DATABASE_TEST = """
+import json, pathlib
+import pytest
+from django.db import connection
+
+@pytest.mark.integration
+def test_records_its_database(db):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT datname, oid FROM pg_database WHERE datname = current_database()"
+        )
+        name, oid = cursor.fetchone()
+    pathlib.Path({record!r}).write_text(json.dumps({{"name": name, "oid": oid}}))
+"""
+SPARE = "spare_test_stackyard"
+
+
+def spare_oid(docker_client, kept):
+    """The OID of the main slice's spare on the kept stack's server (None: there is none)."""
+    import psycopg
+
+    container = docker_client.containers.get(kept["containers"]["postgres"])
+    port = container.ports["5432/tcp"][0]["HostPort"]
+    credentials = kept["credentials"]["postgres"]
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=port,
+        user=credentials["user"],
+        password=credentials["password"],
+        dbname="postgres",
+        connect_timeout=5,
+    ) as connection:
+        row = connection.execute("SELECT oid FROM pg_database WHERE datname = %s", [SPARE])
+        found = row.fetchone()
+    return found[0] if found else None
+
+
+@pytest.mark.timeout(120)
+def test_a_kept_stacks_test_database_is_its_spare_renamed_and_each_run_makes_the_next(
+    pytestconfig, tmp_path, docker_client
+):
+    # The spare is a copy of template1 made ahead of time: the test database a run gets
+    # is that very database (same OID), not one CREATE DATABASE made while it waited.
+    root, state = pytestconfig.rootpath, tmp_path / "state"
+    record = tmp_path / "record.json"
+    test_file = write_test(tmp_path, DATABASE_TEST.format(record=str(record)))
+    with kept_stack(root, state, workers=0) as kept:
+        for _ in range(2):
+            spare = spare_oid(docker_client, kept)
+            assert spare is not None, "no spare before the run"
+            completed = run_inner(root, test_file, state, "-p", "no:xdist")
+            assert completed.returncode == 0, completed.stdout[-3000:]
+            assert json.loads(record.read_text()) == {"name": "test_stackyard", "oid": spare}
+            deadline = time.monotonic() + 30
+            while spare_oid(docker_client, kept) in (None, spare):
+                assert time.monotonic() < deadline, "the run made no new spare"
+                time.sleep(0.2)
