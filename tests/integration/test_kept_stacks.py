@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import pytest
 
 from orchestrator.config import load_config
+from orchestrator.engine import published_host
 from orchestrator.images import stack_services
 from tests.integration.inner import (
     labelled,
@@ -164,7 +165,7 @@ def spare_oid(docker_client, kept):
     port = container.ports["5432/tcp"][0]["HostPort"]
     credentials = kept["credentials"]["postgres"]
     with psycopg.connect(
-        host="127.0.0.1",
+        host=published_host(),  # a remote engine's host, in the remote engine's leg
         port=port,
         user=credentials["user"],
         password=credentials["password"],
